@@ -1,0 +1,1 @@
+"""The ``bidkernel`` command. Each sub-command group lives in its own module here."""

@@ -1,0 +1,54 @@
+"""Entry point of the ``bidkernel`` command (click).
+
+Sub-command groups register themselves in :func:`build_cli`; each lives in its own module so the
+command tree mirrors the package tree.
+"""
+
+from __future__ import annotations
+
+import click
+
+from bidkernel import __version__
+from bidkernel.native_info import native_info
+
+
+def _version_text() -> str:
+    info = native_info()
+    feats = " ".join(info.detected()) or "none"
+    portable = " (portable path forced)" if info.portable_forced else ""
+    return (
+        f"bidkernel {__version__}\n"
+        f"native {info.version}, {info.build_profile} build{portable}\n"
+        f"cpu features: {feats}"
+    )
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    click.echo(_version_text())
+    ctx.exit(0)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version, the native build profile and the detected CPU features.",
+)
+def cli() -> None:
+    """bidkernel: sealed-bid intake, SM2/SM3/SM4, trusted time, a transparency log, bulk opening."""
+
+
+def build_cli() -> click.Group:
+    from bidkernel.cli import demo
+
+    cli.add_command(demo.demo)
+    return cli
+
+
+def main() -> None:
+    build_cli()(prog_name="bidkernel")
