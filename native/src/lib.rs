@@ -5,6 +5,7 @@
 
 pub mod cpu;
 pub mod sm3;
+pub mod sm4;
 
 #[cfg(feature = "python")]
 mod py;
