@@ -17,9 +17,7 @@ def _version_text() -> str:
     feats = " ".join(info.detected()) or "none"
     portable = " (portable path forced)" if info.portable_forced else ""
     return (
-        f"bidkernel {__version__}\n"
-        f"native {info.version}, {info.build_profile} build{portable}\n"
-        f"cpu features: {feats}"
+        f"bidkernel {__version__}\nnative {info.version}, {info.build_profile} build{portable}\ncpu features: {feats}"
     )
 
 
