@@ -47,6 +47,11 @@ def build_cli() -> click.Group:
 
     cli.add_command(demo.demo)
     cli.add_command(sm2_cli.sm2_group)
+    from bidkernel.cli import sm3 as sm3_cli
+    from bidkernel.cli import sm4 as sm4_cli
+
+    cli.add_command(sm3_cli.sm3)
+    cli.add_command(sm4_cli.sm4)
     return cli
 
 
