@@ -41,7 +41,7 @@ def bidder(ca: TestCA):
 def test_round_trip_sizes(opening, size: int) -> None:
     data = os.urandom(size)
     sealed = env.seal(data, [opening.certificate])
-    assert data not in sealed or size == 0
+    assert size < 16 or data[:16] not in sealed  # the plaintext does not show through
     assert env.open_envelope(sealed, opening.key, opening.certificate) == data
     header = env.parse_header(sealed)
     assert header.ciphertext_length == (size // 16 + 1) * 16
@@ -69,7 +69,7 @@ def test_structure_is_der_that_openssl_reads(opening, tmp_path: Path) -> None:
     res = subprocess.run(["openssl", "asn1parse", "-inform", "DER", "-in", str(p)], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert oids.GMT0010_ENVELOPED_DATA in res.stdout  # OpenSSL has no name for it, so prints the number
-    assert oids.SM2_ENCRYPT in res.stdout and oids.SM4_CBC in res.stdout
+    assert oids.SM2_ENCRYPT in res.stdout and ":sm4-cbc" in res.stdout
 
 
 def test_streaming_file_equals_in_memory(opening, tmp_path: Path) -> None:

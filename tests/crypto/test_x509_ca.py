@@ -11,7 +11,7 @@ import pytest
 
 from bidkernel.crypto import sm2
 from bidkernel.crypto.ca import ENCRYPTION, SIGNING, TestCA, build_certificate
-from bidkernel.crypto.x509 import Certificate, CertErrorCode, CertificateError, KeyUsage, verify_chain
+from bidkernel.crypto.x509 import INTEROP_IDS, CertErrorCode, Certificate, CertificateError, KeyUsage, verify_chain
 
 NOW = dt.datetime.now(dt.UTC)
 
@@ -32,7 +32,11 @@ def leaf(ca: TestCA):
 
 def test_chain_through_intermediate_verifies(ca: TestCA, leaf) -> None:
     path = verify_chain(
-        leaf.certificate, roots=[ca.root.certificate], intermediates=ca.chain, at=NOW, key_usage=[KeyUsage.DIGITAL_SIGNATURE]
+        leaf.certificate,
+        roots=[ca.root.certificate],
+        intermediates=ca.chain,
+        at=NOW,
+        key_usage=[KeyUsage.DIGITAL_SIGNATURE],
     )
     assert [c.subject for c in path] == [
         leaf.certificate.subject,
@@ -41,16 +45,30 @@ def test_chain_through_intermediate_verifies(ca: TestCA, leaf) -> None:
     ]
 
 
-def test_openssl_verify_accepts_our_chain(ca: TestCA, leaf, tmp_path: Path) -> None:
+def test_openssl_verify_accepts_our_certificates(ca: TestCA, leaf, tmp_path: Path) -> None:
+    """`openssl verify` checks every signature our CA made.
+
+    OpenSSL 3.0 verifies SM2 certificate signatures with an EMPTY distinguishing ID unless given
+    ``-vfyopt distid:...``, and applies that option only to the certificate named on the command line,
+    not to the intermediates above it; so each link is checked with its issuer as the trust anchor.
+    """
     (tmp_path / "root.pem").write_bytes(ca.root.certificate.to_pem())
     (tmp_path / "inter.pem").write_bytes(ca.issuing.certificate.to_pem())
     (tmp_path / "leaf.pem").write_bytes(leaf.certificate.to_pem())
-    res = _openssl("verify", "-CAfile", "root.pem", "-untrusted", "inter.pem", "leaf.pem", cwd=tmp_path)
-    assert res.returncode == 0, res.stdout + res.stderr
-    assert "leaf.pem: OK" in res.stdout
-    # and rejects it without the intermediate: the check is real
-    res = _openssl("verify", "-CAfile", "root.pem", "leaf.pem", cwd=tmp_path)
-    assert res.returncode != 0
+    vfy = ["-vfyopt", "distid:1234567812345678"]
+    res = _openssl("verify", *vfy, "-CAfile", "root.pem", "inter.pem", cwd=tmp_path)
+    assert res.returncode == 0 and "inter.pem: OK" in res.stdout, res.stdout + res.stderr
+    res = _openssl("verify", *vfy, "-partial_chain", "-CAfile", "inter.pem", "leaf.pem", cwd=tmp_path)
+    assert res.returncode == 0 and "leaf.pem: OK" in res.stdout, res.stdout + res.stderr
+    # a CA without an intermediate: the whole chain in one call
+    flat = TestCA.create("CN=flat root")
+    ee = flat.issue("CN=flat leaf")
+    (tmp_path / "froot.pem").write_bytes(flat.root.certificate.to_pem())
+    (tmp_path / "fleaf.pem").write_bytes(ee.certificate.to_pem())
+    assert _openssl("verify", *vfy, "-CAfile", "froot.pem", "fleaf.pem", cwd=tmp_path).returncode == 0
+    # the checks are real: the wrong anchor, or OpenSSL's empty default ID, fail
+    assert _openssl("verify", *vfy, "-partial_chain", "-CAfile", "froot.pem", "leaf.pem", cwd=tmp_path).returncode != 0
+    assert _openssl("verify", "-CAfile", "froot.pem", "fleaf.pem", cwd=tmp_path).returncode != 0
 
 
 def test_openssl_parses_our_extensions(leaf, tmp_path: Path) -> None:
@@ -64,22 +82,84 @@ def test_openssl_parses_our_extensions(leaf, tmp_path: Path) -> None:
 @pytest.mark.parametrize("distid", [None, "1234567812345678"])
 def test_openssl_made_certificates_verify_in_ours(tmp_path: Path, distid: str | None) -> None:
     sig = ["-sigopt", f"distid:{distid}"] if distid else []
-    assert _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:SM2", "-out", "ca.key", cwd=tmp_path).returncode == 0
+    vfy = ["-vfyopt", f"distid:{distid}"] if distid else []
+    assert (
+        _openssl(
+            "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:SM2", "-out", "ca.key", cwd=tmp_path
+        ).returncode
+        == 0
+    )
     ext = tmp_path / "ext.cnf"
-    ext.write_text("[v3_ca]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n"
-                   "[v3_leaf]\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n")
-    r = _openssl("req", "-x509", "-new", "-key", "ca.key", "-sm3", *sig, "-subj", "/CN=OpenSSL SM2 CA", "-days", "2",
-                 "-config", str(ext), "-extensions", "v3_ca", "-out", "ca.pem", cwd=tmp_path)
+    ext.write_text(
+        "[v3_ca]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n"
+        "[v3_leaf]\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+    )
+    r = _openssl(
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        "ca.key",
+        "-sm3",
+        *sig,
+        "-subj",
+        "/CN=OpenSSL SM2 CA",
+        "-days",
+        "2",
+        "-config",
+        str(ext),
+        "-extensions",
+        "v3_ca",
+        "-out",
+        "ca.pem",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
-    assert _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:SM2", "-out", "leaf.key", cwd=tmp_path).returncode == 0
-    r = _openssl("req", "-new", "-key", "leaf.key", "-sm3", *sig, "-subj", "/CN=OpenSSL leaf", "-out", "leaf.csr", cwd=tmp_path)
+    assert (
+        _openssl(
+            "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:SM2", "-out", "leaf.key", cwd=tmp_path
+        ).returncode
+        == 0
+    )
+    r = _openssl(
+        "req", "-new", "-key", "leaf.key", "-sm3", *sig, "-subj", "/CN=OpenSSL leaf", "-out", "leaf.csr", cwd=tmp_path
+    )
     assert r.returncode == 0, r.stderr
-    r = _openssl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-sm3",
-                 *sig, "-days", "1", "-extfile", str(ext), "-extensions", "v3_leaf", "-out", "leaf.pem", cwd=tmp_path)
+    r = _openssl(
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-sm3",
+        *sig,
+        *vfy,
+        "-days",
+        "1",
+        "-extfile",
+        str(ext),
+        "-extensions",
+        "v3_leaf",
+        "-out",
+        "leaf.pem",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)  # OpenSSL dates them from its "now"
     root = Certificate.load((tmp_path / "ca.pem").read_bytes())
     leaf = Certificate.load((tmp_path / "leaf.pem").read_bytes())
-    path = verify_chain(leaf, roots=[root], at=NOW, key_usage=[KeyUsage.DIGITAL_SIGNATURE])
+    assert _openssl("verify", *vfy, "-CAfile", "ca.pem", "leaf.pem", cwd=tmp_path).returncode == 0
+    if distid:  # signed with the GM/T 0009 ID: our strict default accepts it
+        path = verify_chain(leaf, roots=[root], at=later, key_usage=[KeyUsage.DIGITAL_SIGNATURE])
+    else:  # OpenSSL's empty default ID: refused by the strict default, accepted with INTEROP_IDS
+        with pytest.raises(CertificateError) as e:
+            verify_chain(leaf, roots=[root], at=later)
+        assert e.value.code is CertErrorCode.BAD_SIGNATURE
+        path = verify_chain(leaf, roots=[root], at=later, key_usage=[KeyUsage.DIGITAL_SIGNATURE], distids=INTEROP_IDS)
     assert len(path) == 2
     # the leaf's key is the one OpenSSL generated
     pem_pub = _openssl("pkey", "-in", "leaf.key", "-pubout", cwd=tmp_path).stdout.encode()
@@ -144,13 +224,22 @@ def test_path_length_is_enforced(ca: TestCA) -> None:
     # the intermediate has pathLen 0: a CA below it may not issue
     sub_key = sm2.generate_private_key()
     sub = build_certificate(
-        subject="CN=sub CA", subject_key=sub_key.public_key(), issuer=ca.issuing.certificate.subject_der,
-        issuer_key=ca.issuing.key, not_before=NOW - dt.timedelta(hours=1), not_after=NOW + dt.timedelta(days=1),
-        is_ca=True, key_usage=(),
+        subject="CN=sub CA",
+        subject_key=sub_key.public_key(),
+        issuer=ca.issuing.certificate.subject_der,
+        issuer_key=ca.issuing.key,
+        not_before=NOW - dt.timedelta(hours=1),
+        not_after=NOW + dt.timedelta(days=1),
+        is_ca=True,
+        key_usage=(),
     )
     leaf = build_certificate(
-        subject="CN=deep leaf", subject_key=sm2.generate_private_key().public_key(), issuer=sub.subject_der,
-        issuer_key=sub_key, not_before=NOW - dt.timedelta(hours=1), not_after=NOW + dt.timedelta(days=1),
+        subject="CN=deep leaf",
+        subject_key=sm2.generate_private_key().public_key(),
+        issuer=sub.subject_der,
+        issuer_key=sub_key,
+        not_before=NOW - dt.timedelta(hours=1),
+        not_after=NOW + dt.timedelta(days=1),
     )
     with pytest.raises(CertificateError) as e:
         verify_chain(leaf, roots=[ca.root.certificate], intermediates=[*ca.chain, sub], at=NOW)
@@ -159,11 +248,21 @@ def test_path_length_is_enforced(ca: TestCA) -> None:
 
 def test_key_usage_is_enforced(ca: TestCA) -> None:
     enc = ca.issue("CN=opening key", key_usage=ENCRYPTION)
-    verify_chain(enc.certificate, roots=[ca.root.certificate], intermediates=ca.chain, at=NOW,
-                 key_usage=[KeyUsage.KEY_ENCIPHERMENT])
+    verify_chain(
+        enc.certificate,
+        roots=[ca.root.certificate],
+        intermediates=ca.chain,
+        at=NOW,
+        key_usage=[KeyUsage.KEY_ENCIPHERMENT],
+    )
     with pytest.raises(CertificateError) as e:
-        verify_chain(enc.certificate, roots=[ca.root.certificate], intermediates=ca.chain, at=NOW,
-                     key_usage=[KeyUsage.DIGITAL_SIGNATURE])
+        verify_chain(
+            enc.certificate,
+            roots=[ca.root.certificate],
+            intermediates=ca.chain,
+            at=NOW,
+            key_usage=[KeyUsage.DIGITAL_SIGNATURE],
+        )
     assert e.value.code is CertErrorCode.KEY_USAGE
 
 
@@ -199,8 +298,24 @@ def test_repr_names_the_certificate_and_never_the_key(leaf) -> None:
 
 
 def test_non_sm2_certificate_is_refused(tmp_path: Path) -> None:
-    r = _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "k.pem",
-                 "-subj", "/CN=p256", "-days", "1", "-out", "c.pem", cwd=tmp_path)
+    r = _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "k.pem",
+        "-subj",
+        "/CN=p256",
+        "-days",
+        "1",
+        "-out",
+        "c.pem",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     with pytest.raises(CertificateError) as e:
         Certificate.load((tmp_path / "c.pem").read_bytes())

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from cryptography import x509 as _cx509
+from cryptography.x509.oid import ExtensionOID
 from pyasn1.codec.der import decoder as _der_decoder
 from pyasn1.codec.der import encoder as _der_encoder
 from pyasn1.type import univ, useful
@@ -95,7 +96,9 @@ def build_certificate(
     """
     alg = rfc5280.AlgorithmIdentifier()
     alg["algorithm"] = univ.ObjectIdentifier(oids.SM2_WITH_SM3)
-    spki, _ = _der_decoder.decode(sm2.public_key_to_spki(subject_key, pem=False), asn1Spec=rfc5280.SubjectPublicKeyInfo())
+    spki, _ = _der_decoder.decode(
+        sm2.public_key_to_spki(subject_key, pem=False), asn1Spec=rfc5280.SubjectPublicKeyInfo()
+    )
     issuer_pub = issuer_public_key if issuer_public_key is not None else issuer_key.public_key()
 
     tbs = rfc5280.TBSCertificate()
@@ -114,14 +117,14 @@ def build_certificate(
     usage = set(key_usage) | ({KeyUsage.KEY_CERT_SIGN, KeyUsage.CRL_SIGN} if is_ca else set())
     for oid, value, critical in (
         (
-            _cx509.ExtensionOID.BASIC_CONSTRAINTS,
+            ExtensionOID.BASIC_CONSTRAINTS,
             _cx509.BasicConstraints(ca=is_ca, path_length=path_length if is_ca else None),
             True,
         ),
-        (_cx509.ExtensionOID.KEY_USAGE, _key_usage(usage), True),
-        (_cx509.ExtensionOID.SUBJECT_KEY_IDENTIFIER, _cx509.SubjectKeyIdentifier(_key_id(subject_key)), False),
+        (ExtensionOID.KEY_USAGE, _key_usage(usage), True),
+        (ExtensionOID.SUBJECT_KEY_IDENTIFIER, _cx509.SubjectKeyIdentifier(_key_id(subject_key)), False),
         (
-            _cx509.ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
+            ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
             _cx509.AuthorityKeyIdentifier(_key_id(issuer_pub), None, None),
             False,
         ),
@@ -149,6 +152,8 @@ class Issued:
 @dataclass
 class TestCA:
     """A root CA (optionally with an intermediate) that issues SM2 certificates."""
+
+    __test__ = False  # not a pytest test class, despite the name
 
     root: Issued
     issuing: Issued  # the certificate that signs end-entity certificates (root or intermediate)

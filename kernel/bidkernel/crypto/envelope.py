@@ -23,12 +23,13 @@ from pathlib import Path
 from pyasn1.codec.der import decoder as _der_decoder
 from pyasn1.codec.der import encoder as _der_encoder
 from pyasn1.error import PyAsn1Error
-from pyasn1.type import univ, useful
+from pyasn1.type import tag, univ, useful
 from pyasn1_modules import rfc5280
 
 from bidkernel.crypto import gmt0010_asn1 as asn
 from bidkernel.crypto import oids, sm2, sm4
 from bidkernel.crypto.errors import CryptoError, DecryptionError, InvalidSignature
+from bidkernel.crypto.sm3 import sm3_file
 from bidkernel.crypto.x509 import Certificate
 
 VERSION = 1  # GM/T 0010 §8, §9: version 1 for EnvelopedData, RecipientInfo, SignedData, SignerInfo
@@ -101,6 +102,35 @@ def _padded_len(n: int) -> int:
     return (n // BLOCK + 1) * BLOCK
 
 
+class _CbcStream:
+    """SM4-CBC with PKCS#7 over a stream, built on the one-shot native calls: CBC chains through the last
+    ciphertext block, so whole-block chunks encrypted with that block as IV equal one long call (SP 800-38A §6.2)."""
+
+    def __init__(self, key: bytes, iv: bytes, *, decrypt: bool) -> None:
+        self._key, self._iv, self._decrypt = key, iv, decrypt
+        self._pending = b""
+
+    def update(self, data: bytes) -> bytes:
+        buf = self._pending + data
+        # keep at least one block back when decrypting: the last block carries the padding
+        keep = len(buf) % BLOCK or (BLOCK if self._decrypt else 0)
+        body, self._pending = buf[: len(buf) - keep], buf[len(buf) - keep :]
+        if not body:
+            return b""
+        if self._decrypt:
+            out = sm4.cbc_decrypt(self._key, self._iv, body, padding=False)
+            self._iv = body[-BLOCK:]
+        else:
+            out = sm4.cbc_encrypt(self._key, self._iv, body, padding=False)
+            self._iv = out[-BLOCK:]
+        return out
+
+    def finalize(self) -> bytes:
+        if self._decrypt:
+            return sm4.cbc_decrypt(self._key, self._iv, self._pending, padding=True)
+        return sm4.cbc_encrypt(self._key, self._iv, self._pending, padding=True)
+
+
 # ---------------------------------------------------------------------------------------- sealing
 @dataclass(frozen=True)
 class _Prepared:
@@ -140,7 +170,7 @@ def _envelope_prefix(prep: _Prepared, ciphertext_len: int) -> bytes:
     explicit_len = len(_tlv_header(0x30, env_len)) + env_len
     ci_oid = _der_encoder.encode(univ.ObjectIdentifier(oids.GMT0010_ENVELOPED_DATA))
     ci_len = len(ci_oid) + len(_tlv_header(0xA0, explicit_len)) + explicit_len
-    return _tlv_header(0x30, ci_len) + ci_oid + _tlv_header(0xA0, explicit_len) + env_head
+    return bytes(_tlv_header(0x30, ci_len) + ci_oid + _tlv_header(0xA0, explicit_len) + env_head)
 
 
 def seal(
@@ -181,7 +211,7 @@ def seal_file(
         with open(src, "rb") as fin, open(tmp, "wb") as fout:
             prefix = _envelope_prefix(prep, ct_len)
             fout.write(prefix)
-            enc = sm4.CbcEncryptor(prep.key, prep.iv)
+            enc = _CbcStream(prep.key, prep.iv, decrypt=False)
             written = 0
             while chunk := fin.read(_CHUNK):
                 out = enc.update(chunk)
@@ -250,7 +280,7 @@ def parse_header(buf: bytes) -> EnvelopeHeader:
     if tag != 0xA0:
         raise EnvelopeFormatError("ContentInfo.content [0] missing")
     off += h
-    tag, env_len, h = _read_header(buf, off)
+    tag, _env_len, h = _read_header(buf, off)
     if tag != 0x30:
         raise EnvelopeFormatError("EnvelopedData is not a SEQUENCE")
     off += h
@@ -262,7 +292,7 @@ def parse_header(buf: bytes) -> EnvelopeHeader:
     if tag != 0x31 or off + h + n > len(buf):
         raise EnvelopeFormatError("RecipientInfos missing or truncated")
     try:
-        infos, rest = _der_decoder.decode(buf[off : off + h + n], asn1Spec=asn.RecipientInfos())
+        infos, _rest = _der_decoder.decode(buf[off : off + h + n], asn1Spec=asn.RecipientInfos())
     except PyAsn1Error as exc:
         raise EnvelopeFormatError(f"malformed RecipientInfos: {exc}") from None
     off += h + n
@@ -310,6 +340,8 @@ def parse_header(buf: bytes) -> EnvelopeHeader:
 def _decode_oid(der: bytes) -> str:
     try:
         oid, rest = _der_decoder.decode(der, asn1Spec=univ.ObjectIdentifier())
+        if rest:
+            raise EnvelopeFormatError("trailing bytes after an OBJECT IDENTIFIER")
     except PyAsn1Error as exc:
         raise EnvelopeFormatError(f"malformed OBJECT IDENTIFIER: {exc}") from None
     return str(oid)
@@ -378,7 +410,7 @@ def open_file(
     try:
         with open(src, "rb") as fin, open(tmp, "wb") as fout:
             fin.seek(header.ciphertext_offset)
-            dec = sm4.CbcDecryptor(content_key, header.iv)
+            dec = _CbcStream(content_key, header.iv, decrypt=True)
             remaining = header.ciphertext_length
             while remaining:
                 chunk = fin.read(min(_CHUNK, remaining))
@@ -463,7 +495,9 @@ def sign_digest(
 
     ci = asn.ContentInfo()
     ci["contentType"] = univ.ObjectIdentifier(oids.GMT0010_SIGNED_DATA)
-    ci["content"] = univ.Any(_der_encoder.encode(sd))
+    ci["content"] = univ.Any(_der_encoder.encode(sd)).subtype(
+        explicitTag=tag.Tag(tag.tagClassContext, tag.tagFormatConstructed, 0)
+    )
     return bytes(_der_encoder.encode(ci))
 
 
@@ -488,9 +522,18 @@ def verify_digest(signed_data: bytes, digest: bytes, *, signer: Certificate | No
             raise EnvelopeFormatError("trailing bytes inside SignedData")
     except PyAsn1Error as exc:
         raise EnvelopeFormatError(f"malformed SignedData: {exc}") from None
+    # the fields outside the signed attributes are checked strictly, so one signature has one encoding
+    if int(sd["version"]) != VERSION:
+        raise EnvelopeFormatError("unsupported SignedData version")
+    if [str(a["algorithm"]) for a in sd["digestAlgorithms"]] != [oids.SM3]:
+        raise EnvelopeFormatError("digestAlgorithms must be exactly {sm3}")
+    if str(sd["contentInfo"]["contentType"]) != oids.GMT0010_DATA or sd["contentInfo"]["content"].isValue:
+        raise EnvelopeFormatError("a detached signature's contentInfo is data without content")
     if len(sd["signerInfos"]) != 1:
         raise EnvelopeFormatError("exactly one SignerInfo is supported")
     si = sd["signerInfos"][0]
+    if int(si["version"]) != VERSION:
+        raise EnvelopeFormatError("unsupported SignerInfo version")
     if str(si["digestAlgorithm"]["algorithm"]) != oids.SM3:
         raise InvalidSignature("digest algorithm is not SM3")
     if str(si["digestEncryptionAlgorithm"]["algorithm"]) not in _SIGNATURE_ALGS:
@@ -533,9 +576,7 @@ def verify_digest(signed_data: bytes, digest: bytes, *, signer: Certificate | No
 
 def digest_file(path: str | os.PathLike[str]) -> bytes:
     """SM3 of a file, streamed (what a detached signature covers)."""
-    from bidkernel.crypto import sm3 as _sm3mod
-
-    return _sm3mod.sm3_file(path)
+    return sm3_file(path)
 
 
 __all__ = [

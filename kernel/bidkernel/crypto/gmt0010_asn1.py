@@ -1,3 +1,5 @@
+# mypy: disable-error-code="misc"
+# (pyasn1 is untyped: its base classes are Any to mypy)
 """ASN.1 types of GM/T 0010-2012 (SM2 cryptographic message syntax), with pyasn1.
 
 GM/T 0010 follows PKCS #7 v1.5 (RFC 2315) with SM2/SM3/SM4 algorithms and its own content-type
@@ -54,7 +56,8 @@ class EncryptedContentInfo(univ.Sequence):
         namedtype.NamedType("contentType", univ.ObjectIdentifier()),
         namedtype.NamedType("contentEncryptionAlgorithm", rfc5280.AlgorithmIdentifier()),
         namedtype.OptionalNamedType(
-            "encryptedContent", univ.OctetString().subtype(implicitTag=tag.Tag(tag.tagClassContext, tag.tagFormatSimple, 0))
+            "encryptedContent",
+            univ.OctetString().subtype(implicitTag=tag.Tag(tag.tagClassContext, tag.tagFormatSimple, 0)),
         ),
         namedtype.OptionalNamedType(
             "sharedInfo1", univ.OctetString().subtype(implicitTag=tag.Tag(tag.tagClassContext, tag.tagFormatSimple, 1))

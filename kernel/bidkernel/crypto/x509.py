@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
+from typing import TypeVar
 
 from cryptography import x509 as _cx509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -23,16 +24,22 @@ from bidkernel.crypto import oids, sm2
 from bidkernel.crypto.errors import CryptoError
 from bidkernel.crypto.sm3 import sm3
 
+#: OpenSSL 3.0 signs and verifies X.509 SM2 signatures with an EMPTY distinguishing ID unless told
+#: ``-sigopt/-vfyopt distid:1234567812345678``; GM/T 0015 certificates use the GM/T 0009 default ID.
+OPENSSL_DEFAULT_ID = b""
+#: IDs to try for certificates from both worlds: the standard's first, then OpenSSL's default.
+INTEROP_IDS: tuple[bytes, ...] = (sm2.DEFAULT_ID, OPENSSL_DEFAULT_ID)
+
 
 class CertificateError(CryptoError):
     """A certificate could not be parsed or did not pass a check. ``code`` is stable for APIs."""
 
-    def __init__(self, code: "CertErrorCode", message: str) -> None:
+    def __init__(self, code: CertErrorCode, message: str) -> None:
         super().__init__(message)
         self.code = code
 
 
-class CertErrorCode(str, Enum):
+class CertErrorCode(StrEnum):
     MALFORMED = "malformed"
     UNSUPPORTED_KEY = "unsupported-key"
     UNSUPPORTED_SIGNATURE = "unsupported-signature-algorithm"
@@ -45,7 +52,7 @@ class CertErrorCode(str, Enum):
     PATH_LENGTH = "path-length"
 
 
-class KeyUsage(str, Enum):
+class KeyUsage(StrEnum):
     """RFC 5280 §4.2.1.3 key usage bits, by the names `cryptography` uses."""
 
     DIGITAL_SIGNATURE = "digital_signature"
@@ -55,6 +62,9 @@ class KeyUsage(str, Enum):
     KEY_AGREEMENT = "key_agreement"
     KEY_CERT_SIGN = "key_cert_sign"
     CRL_SIGN = "crl_sign"
+
+
+_E = TypeVar("_E", bound=_cx509.ExtensionType)
 
 
 def _utc(t: _dt.datetime) -> _dt.datetime:
@@ -76,6 +86,9 @@ class Certificate:
         try:
             cert = _cx509.load_der_x509_certificate(der)
             tbs, rest = _der_decoder.decode(cert.tbs_certificate_bytes, asn1Spec=rfc5280.TBSCertificate())
+            # cryptography parses lazily: touch every field now so a malformed one fails here, not later
+            _ = (cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(), cert.serial_number)
+            _ = (cert.not_valid_before_utc, cert.not_valid_after_utc, list(cert.extensions), cert.signature)
         except (ValueError, PyAsn1Error) as exc:
             raise CertificateError(CertErrorCode.MALFORMED, f"not a DER X.509 certificate: {exc}") from None
         if rest:
@@ -169,23 +182,30 @@ class Certificate:
             return None
         return {u for u in KeyUsage if getattr(ku, u.value)}
 
-    def _ext(self, kind: type[_cx509.ExtensionType]) -> object | None:
+    def _ext(self, kind: type[_E]) -> _E | None:
         try:
             return self._cert.extensions.get_extension_for_class(kind).value
         except _cx509.ExtensionNotFound:
             return None
 
     def __repr__(self) -> str:
-        return f"Certificate(subject={self.subject!r}, serial={self.serial_number:x}, sm3={self.fingerprint.hex()[:16]})"
+        return (
+            f"Certificate(subject={self.subject!r}, serial={self.serial_number:x}, sm3={self.fingerprint.hex()[:16]})"
+        )
 
     # ---------------------------------------------------------------- checks
-    def verify_signed_by(self, issuer: Certificate, *, distid: bytes = sm2.DEFAULT_ID) -> None:
-        """Check this certificate's SM2-with-SM3 signature with ``issuer``'s key (GM/T 0015 §6.2, GB/T 32918.2)."""
+    def verify_signed_by(self, issuer: Certificate, *, distids: Sequence[bytes] = (sm2.DEFAULT_ID,)) -> None:
+        """Check this certificate's SM2-with-SM3 signature with ``issuer``'s key (GM/T 0015 §6.2, GB/T 32918.2).
+
+        ``distids`` are the distinguishing IDs accepted, tried in order; pass :data:`INTEROP_IDS` to also
+        accept certificates signed by OpenSSL 3 with its empty default ID.
+        """
         if self.signature_algorithm != oids.SM2_WITH_SM3:
             raise CertificateError(
-                CertErrorCode.UNSUPPORTED_SIGNATURE, f"signature algorithm {self.signature_algorithm} is not SM2-with-SM3"
+                CertErrorCode.UNSUPPORTED_SIGNATURE,
+                f"signature algorithm {self.signature_algorithm} is not SM2-with-SM3",
             )
-        if not sm2.verify(issuer.public_key, self.tbs_der, self.signature, id=distid):
+        if not any(sm2.verify(issuer.public_key, self.tbs_der, self.signature, id=d) for d in distids):
             raise CertificateError(CertErrorCode.BAD_SIGNATURE, f"signature of {self.subject!r} does not verify")
 
     def check_validity(self, at: _dt.datetime) -> None:
@@ -211,6 +231,7 @@ def verify_chain(
     at: _dt.datetime,
     key_usage: Iterable[KeyUsage] = (),
     max_depth: int = 8,
+    distids: Sequence[bytes] = (sm2.DEFAULT_ID,),
 ) -> list[Certificate]:
     """Build and check a path from ``leaf`` to one of ``roots`` (RFC 5280 §6.1, simplified).
 
@@ -235,7 +256,7 @@ def verify_chain(
             if cand.subject_der != cur.issuer_der or any(cand.fingerprint == p.fingerprint for p in path):
                 continue
             try:
-                cur.verify_signed_by(cand)
+                cur.verify_signed_by(cand, distids=distids)
                 cand.check_validity(at)
                 if not cand.is_ca:
                     raise CertificateError(CertErrorCode.NOT_A_CA, f"{cand.subject!r} is not a CA")
