@@ -270,3 +270,14 @@ def test_property_encrypt_decrypt_and_convert(msg: bytes, fmt: sm2.CipherFormat)
 def test_property_garbage_never_decrypts(junk: bytes, fmt: sm2.CipherFormat) -> None:
     with pytest.raises(sm2.Sm2DecryptionError):
         sm2.decrypt(_PROP_KEY, junk, fmt=fmt)
+
+
+@needs_openssl
+def test_foreign_curve_keys_rejected() -> None:
+    p256 = _run("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256")
+    ed = _run("genpkey", "-algorithm", "ED25519")
+    for blob in (p256, _run("pkey", "-outform", "DER", input=p256), ed):
+        with pytest.raises(InvalidKey):
+            sm2.load_private_key(blob)
+    with pytest.raises(InvalidKey):
+        sm2.load_public_key(_run("pkey", "-pubout", input=p256))
