@@ -363,7 +363,19 @@ mod tests {
         );
         // Negative INTEGER.
         assert!(Signature::from_der(&[0x30, 0x06, 0x02, 0x01, 0x81, 0x02, 0x01, 0x01]).is_none());
-        // Small valid encoding parses.
-        assert!(Signature::from_der(&[0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01]).is_some());
+        // Small valid encoding parses and re-encodes minimally (leading zero bytes stripped).
+        let small = [0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x7f];
+        assert_eq!(
+            Signature::from_der(&small).unwrap().to_der(),
+            small.to_vec()
+        );
+        let mut raw = [0u8; 64];
+        raw[31] = 0x80;
+        raw[63] = 0x01;
+        let der = Signature::from_raw(&raw).unwrap().to_der();
+        assert_eq!(
+            der,
+            vec![0x30, 0x07, 0x02, 0x02, 0x00, 0x80, 0x02, 0x01, 0x01]
+        );
     }
 }
