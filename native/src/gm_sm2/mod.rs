@@ -104,12 +104,16 @@ pub(crate) mod testvec {
     //! Access to ../shared/vectors/sm2_gbt32918.json (read, never copied into code).
     use serde_json::Value;
 
+    /// ../shared/vectors beside the checkout, or $BIDKERNEL_VECTORS (as tests/conftest.py).
     pub fn load() -> Value {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/vectors/sm2_gbt32918.json"
-        );
-        let text = std::fs::read_to_string(path).expect("shared SM2 vector file");
+        let dir = std::env::var_os("BIDKERNEL_VECTORS")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors")
+            });
+        let path = dir.join("sm2_gbt32918.json");
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("shared SM2 vector file {}: {e}", path.display()));
         serde_json::from_str(&text).expect("valid JSON")
     }
 
