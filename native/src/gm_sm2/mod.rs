@@ -14,6 +14,7 @@ pub mod batch;
 pub mod dsa;
 pub mod keys;
 pub mod pke;
+mod vartime;
 
 use ::sm2::elliptic_curve::ff::PrimeField;
 use ::sm2::{FieldBytes, Scalar};
