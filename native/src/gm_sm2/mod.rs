@@ -9,6 +9,8 @@
 //! * [`dsa`]: Z (part 2, 5.5), signature generation and verification (part 2, 6 and 7).
 //! * [`pke`]: public-key encryption and decryption (part 4, 6 and 7), KDF (part 4, 5.4.3).
 //! * [`batch`]: many verifications or decryptions in one call, spread over cores with rayon.
+//! * `vartime`: the variable-time [s]G + [t]P of verification (public inputs only), Jacobian
+//!   coordinates over the crate's field elements, cross-checked against the crate's own formulas.
 
 pub mod batch;
 pub mod dsa;
