@@ -150,14 +150,6 @@ fn tau(a: u32) -> u32 {
 }
 
 #[inline(always)]
-fn t_round(x: u32) -> u32 {
-    TT[0][(x >> 24) as usize]
-        ^ TT[1][((x >> 16) & 0xff) as usize]
-        ^ TT[2][((x >> 8) & 0xff) as usize]
-        ^ TT[3][(x & 0xff) as usize]
-}
-
-#[inline(always)]
 fn load(b: &[u8]) -> [u32; 4] {
     [
         u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
@@ -176,44 +168,62 @@ fn store(x: &[u32; 4], out: &mut [u8]) {
     out[12..16].copy_from_slice(&x[0].to_be_bytes());
 }
 
+/// One round of the block function (§7.1) on words held in locals, latency-ordered: the two older
+/// words and the round key are combined first, the newest word last, and the table outputs are
+/// folded as a balanced tree into the accumulator word.
+macro_rules! sm4_round {
+    ($acc:ident, $o1:ident, $o2:ident, $new:ident, $rk:expr) => {{
+        let i = ($o1 ^ $o2 ^ $rk) ^ $new;
+        let a = TT[0][(i >> 24) as usize] ^ TT[1][((i >> 16) & 0xff) as usize];
+        let c = TT[2][((i >> 8) & 0xff) as usize] ^ TT[3][(i & 0xff) as usize];
+        $acc = ($acc ^ a) ^ c;
+    }};
+}
+
 /// 32 rounds (§7.1) on one block, in place.
 #[inline(always)]
 fn rounds1(rk: &[u32; 32], b: &mut [u8]) {
-    let mut x = load(b);
-    for r in (0..32).step_by(4) {
-        x[0] ^= t_round(x[1] ^ x[2] ^ x[3] ^ rk[r]);
-        x[1] ^= t_round(x[2] ^ x[3] ^ x[0] ^ rk[r + 1]);
-        x[2] ^= t_round(x[3] ^ x[0] ^ x[1] ^ rk[r + 2]);
-        x[3] ^= t_round(x[0] ^ x[1] ^ x[2] ^ rk[r + 3]);
+    let [mut x0, mut x1, mut x2, mut x3] = load(b);
+    for k in 0..8 {
+        let r = &rk[k * 4..k * 4 + 4];
+        sm4_round!(x0, x1, x2, x3, r[0]);
+        sm4_round!(x1, x2, x3, x0, r[1]);
+        sm4_round!(x2, x3, x0, x1, r[2]);
+        sm4_round!(x3, x0, x1, x2, r[3]);
     }
-    store(&x, b);
+    store(&[x0, x1, x2, x3], b);
 }
 
 /// 32 rounds on four independent blocks (64 bytes), interleaved for instruction-level parallelism.
 #[inline(always)]
 fn rounds4(rk: &[u32; 32], b: &mut [u8]) {
-    let mut a = load(&b[0..16]);
-    let mut c = load(&b[16..32]);
-    let mut d = load(&b[32..48]);
-    let mut e = load(&b[48..64]);
-    macro_rules! step {
-        ($i:expr, $j:expr, $k:expr, $m:expr, $r:expr) => {
-            a[$i] ^= t_round(a[$j] ^ a[$k] ^ a[$m] ^ $r);
-            c[$i] ^= t_round(c[$j] ^ c[$k] ^ c[$m] ^ $r);
-            d[$i] ^= t_round(d[$j] ^ d[$k] ^ d[$m] ^ $r);
-            e[$i] ^= t_round(e[$j] ^ e[$k] ^ e[$m] ^ $r);
-        };
+    let [mut a0, mut a1, mut a2, mut a3] = load(&b[0..16]);
+    let [mut b0, mut b1, mut b2, mut b3] = load(&b[16..32]);
+    let [mut c0, mut c1, mut c2, mut c3] = load(&b[32..48]);
+    let [mut d0, mut d1, mut d2, mut d3] = load(&b[48..64]);
+    for k in 0..8 {
+        let r = &rk[k * 4..k * 4 + 4];
+        sm4_round!(a0, a1, a2, a3, r[0]);
+        sm4_round!(b0, b1, b2, b3, r[0]);
+        sm4_round!(c0, c1, c2, c3, r[0]);
+        sm4_round!(d0, d1, d2, d3, r[0]);
+        sm4_round!(a1, a2, a3, a0, r[1]);
+        sm4_round!(b1, b2, b3, b0, r[1]);
+        sm4_round!(c1, c2, c3, c0, r[1]);
+        sm4_round!(d1, d2, d3, d0, r[1]);
+        sm4_round!(a2, a3, a0, a1, r[2]);
+        sm4_round!(b2, b3, b0, b1, r[2]);
+        sm4_round!(c2, c3, c0, c1, r[2]);
+        sm4_round!(d2, d3, d0, d1, r[2]);
+        sm4_round!(a3, a0, a1, a2, r[3]);
+        sm4_round!(b3, b0, b1, b2, r[3]);
+        sm4_round!(c3, c0, c1, c2, r[3]);
+        sm4_round!(d3, d0, d1, d2, r[3]);
     }
-    for r in (0..32).step_by(4) {
-        step!(0, 1, 2, 3, rk[r]);
-        step!(1, 2, 3, 0, rk[r + 1]);
-        step!(2, 3, 0, 1, rk[r + 2]);
-        step!(3, 0, 1, 2, rk[r + 3]);
-    }
-    store(&a, &mut b[0..16]);
-    store(&c, &mut b[16..32]);
-    store(&d, &mut b[32..48]);
-    store(&e, &mut b[48..64]);
+    store(&[a0, a1, a2, a3], &mut b[0..16]);
+    store(&[b0, b1, b2, b3], &mut b[16..32]);
+    store(&[c0, c1, c2, c3], &mut b[32..48]);
+    store(&[d0, d1, d2, d3], &mut b[48..64]);
 }
 
 /// An expanded SM4 key: encryption round keys and their reverse for decryption (§7.2, §7.3).
