@@ -17,7 +17,10 @@ fn rate(name: &str, secs: f64, len: usize, mut f: impl FnMut()) {
 }
 
 fn main() {
-    let secs: f64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(1.0);
+    let secs: f64 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0);
     let len = 1 << 20;
     let data: Vec<u8> = (0..len).map(|i| (i * 31 + 7) as u8).collect();
     let (key, iv) = ([7u8; 16], [9u8; 16]);
