@@ -180,16 +180,33 @@ macro_rules! sm4_round {
     }};
 }
 
-/// 32 rounds (§7.1) on one block, in place.
+/// 32 rounds (§7.1) on one block, in place, for the serial modes (CBC encryption, single blocks).
+///
+/// Latency-optimised: besides X_{i+4} = X_i ^ T(in_i), the next round's input
+/// in_{i+1} = X_{i+1} ^ X_{i+2} ^ X_{i+3} ^ X_{i+4} ^ rk_{i+1} is formed straight from the table
+/// outputs (the other terms are ready early), which takes one XOR off the per-round chain.
 #[inline(always)]
 fn rounds1(rk: &[u32; 32], b: &mut [u8]) {
     let [mut x0, mut x1, mut x2, mut x3] = load(b);
+    let mut inp = x1 ^ x2 ^ x3 ^ rk[0];
+    // $acc = X_i (replaced by X_{i+4}), $p1..$p3 = X_{i+1}..X_{i+3}.
+    macro_rules! r1 {
+        ($acc:ident, $p1:ident, $p2:ident, $p3:ident, $rk_next:expr) => {{
+            let _ = $p1;
+            let p = ($acc ^ $p2 ^ $rk_next) ^ $p3;
+            let a = TT[0][(inp >> 24) as usize] ^ TT[1][((inp >> 16) & 0xff) as usize];
+            let c = TT[2][((inp >> 8) & 0xff) as usize] ^ TT[3][(inp & 0xff) as usize];
+            $acc = ($acc ^ a) ^ c;
+            inp = (p ^ a) ^ c;
+        }};
+    }
     for k in 0..8 {
         let r = &rk[k * 4..k * 4 + 4];
-        sm4_round!(x0, x1, x2, x3, r[0]);
-        sm4_round!(x1, x2, x3, x0, r[1]);
-        sm4_round!(x2, x3, x0, x1, r[2]);
-        sm4_round!(x3, x0, x1, x2, r[3]);
+        let r_next = if k < 7 { rk[k * 4 + 4] } else { 0 };
+        r1!(x0, x1, x2, x3, r[1]);
+        r1!(x1, x2, x3, x0, r[2]);
+        r1!(x2, x3, x0, x1, r[3]);
+        r1!(x3, x0, x1, x2, r_next);
     }
     store(&[x0, x1, x2, x3], b);
 }

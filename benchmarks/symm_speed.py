@@ -1,0 +1,231 @@
+"""SM3 / SM4 throughput table: bidkernel vs its anchors, measured side by side in one run.
+
+    python benchmarks/symm_speed.py [--seconds 0.3] [--markdown]
+
+Single-core figures run pinned to one CPU (this process via sched_setaffinity, `openssl speed` via
+taskset); every operation is timed in alternating repetitions (bidkernel, anchor, bidkernel, ...)
+and the median is reported, so load from other processes hits both sides alike. Anchors:
+
+* ``openssl speed -evp`` of the system OpenSSL (the issue's "OpenSSL 3.0" floor; it divides by
+  user CPU time, so single-core rows here use this thread's CPU time too),
+* pyca/cryptography (its bundled OpenSSL) on the same 1 MiB buffers,
+* pure-Python ``gmssl`` on a 16 KiB buffer (it is ~1000x slower; MB/s are comparable).
+
+Batch rows run on all cores and compare with a one-core loop over the same items.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from typing import Any
+
+from cryptography.hazmat.backends.openssl import backend as ossl_backend
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from bidkernel.crypto import sm3 as bk_sm3
+from bidkernel.crypto import sm4 as bk_sm4
+
+MIB = 1 << 20
+KEY = bytes(range(16))
+IV = bytes(range(16, 32))
+IV12 = IV[:12]
+
+
+def rate(f: Callable[[], Any], nbytes: int, secs: float, clock: Callable[[], float]) -> float:
+    """MB/s of one timed repetition of about `secs` seconds of `clock`."""
+    f()
+    n = 0
+    start = clock()
+    while True:
+        f()
+        n += 1
+        el = clock() - start
+        if el >= secs:
+            return n * nbytes / el / 1e6
+
+
+def side_by_side(
+    fs: list[tuple[Callable[[], Any], int]],
+    secs: float,
+    reps: int = 3,
+    clock: Callable[[], float] = time.thread_time,
+) -> list[float]:
+    """Median MB/s of each function over `reps` alternating repetitions. The default clock is this
+    thread's CPU time, the measure `openssl speed` uses (user CPU time), so other processes on the
+    machine do not bias one side."""
+    runs: list[list[float]] = [[] for _ in fs]
+    for _ in range(reps):
+        for i, (f, nb) in enumerate(fs):
+            runs[i].append(rate(f, nb, secs, clock))
+    return [statistics.median(r) for r in runs]
+
+
+def openssl_speed(evp: str, decrypt: bool = False) -> float | None:
+    exe = shutil.which("openssl")
+    if exe is None:
+        return None
+    cmd = [exe, "speed", "-seconds", "1", "-bytes", str(MIB), "-evp", evp]
+    if decrypt:
+        cmd.insert(2, "-decrypt")
+    if shutil.which("taskset"):
+        cmd = ["taskset", "-c", str(min(os.sched_getaffinity(0))), *cmd]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    lines = [ln for ln in res.stdout.splitlines() if ln.strip()]
+    if res.returncode != 0 or not lines:
+        return None
+    m = re.search(r"([\d.]+)k\s*$", lines[-1])
+    return float(m.group(1)) * 1000 / 1e6 if m else None
+
+
+def openssl_version() -> str:
+    exe = shutil.which("openssl")
+    if exe is None:
+        return "absent"
+    return subprocess.run([exe, "version"], capture_output=True, text=True, check=False).stdout.strip()
+
+
+def _ossl(mode: Any, decrypt: bool = False) -> Callable[[bytes], bytes]:
+    def run(d: bytes) -> bytes:
+        c = Cipher(algorithms.SM4(KEY), mode)
+        ctx = c.decryptor() if decrypt else c.encryptor()
+        return ctx.update(d) + ctx.finalize()
+
+    return run
+
+
+def _ossl_sm3(d: bytes) -> bytes:
+    h = hashes.Hash(hashes.SM3())
+    h.update(d)
+    return h.finalize()
+
+
+def _gmssl() -> dict[str, Callable[[bytes], Any]] | None:
+    try:
+        from gmssl import func, sm3, sm4  # test/benchmark oracle only
+    except ImportError:
+        return None
+    enc = sm4.CryptSM4(sm4.SM4_ENCRYPT, padding_mode=0)
+    enc.set_key(KEY, sm4.SM4_ENCRYPT)
+    dec = sm4.CryptSM4(sm4.SM4_DECRYPT, padding_mode=0)
+    dec.set_key(KEY, sm4.SM4_DECRYPT)
+    return {
+        "sm3": lambda d: sm3.sm3_hash(func.bytes_to_list(d)),
+        "cbc-enc": lambda d: enc.crypt_cbc(IV, d),
+        "cbc-dec": lambda d: dec.crypt_cbc(IV, d),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=0.3, help="length of one timed repetition")
+    ap.add_argument("--items", type=int, default=64, help="items in the batch rows (1 MiB each)")
+    args = ap.parse_args()
+    secs = args.seconds
+
+    all_cpus = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(all_cpus)})
+    data = os.urandom(MIB)
+    small = data[: 16 * 1024]
+    cbc_ct = bk_sm4.cbc_encrypt(KEY, IV, data, padding=False)
+    gm = _gmssl()
+
+    ops: list[tuple[str, Callable[[], Any], Callable[[], Any], str | None, bool, str | None]] = [
+        ("SM3", lambda: bk_sm3.sm3(data), lambda: _ossl_sm3(data), "sm3", False, "sm3"),
+        (
+            "SM4-CBC encrypt",
+            lambda: bk_sm4.cbc_encrypt(KEY, IV, data, padding=False),
+            lambda: _ossl(modes.CBC(IV))(data),
+            "sm4-cbc",
+            False,
+            "cbc-enc",
+        ),
+        (
+            "SM4-CBC decrypt",
+            lambda: bk_sm4.cbc_decrypt(KEY, IV, cbc_ct, padding=False),
+            lambda: _ossl(modes.CBC(IV), decrypt=True)(cbc_ct),
+            "sm4-cbc",
+            True,
+            "cbc-dec",
+        ),
+        (
+            "SM4-CTR",
+            lambda: bk_sm4.ctr_encrypt(KEY, IV, data),
+            lambda: _ossl(modes.CTR(IV))(data),
+            "sm4-ctr",
+            False,
+            None,
+        ),
+        (
+            "SM4-GCM encrypt",
+            lambda: bk_sm4.gcm_encrypt(KEY, IV12, data),
+            lambda: _ossl(modes.GCM(IV12))(data),
+            "sm4-gcm",
+            False,
+            None,
+        ),
+    ]
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; single-core rows pinned to CPU {min(all_cpus)}")
+    print(f"# system {openssl_version()}; cryptography bundles {ossl_backend.openssl_version_text()}")
+    print()
+    print("| operation (1 MiB buffers, one core) | bidkernel MB/s | openssl speed MB/s | x openssl | cryptography MB/s | x cryptography | gmssl MB/s (16 KiB) | x gmssl |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, ours, theirs, evp, dec, gkey in ops:
+        ours_r, crypt_r = side_by_side([(ours, MIB), (theirs, MIB)], secs)
+        ossl_r = openssl_speed(evp, dec) if evp else None
+        gm_r = None
+        if gm is not None and gkey is not None:
+            g = gm[gkey]
+            src = small if gkey != "cbc-dec" else bk_sm4.cbc_encrypt(KEY, IV, small, padding=False)
+            gm_r = side_by_side([(lambda: g(src), len(src))], secs, reps=1)[0]
+
+        def fmt(x: float | None) -> str:
+            return f"{x:,.0f}" if x is not None and x >= 10 else (f"{x:.3f}" if x is not None else "n/a")
+
+        def ratio(x: float | None) -> str:
+            return f"{ours_r / x:,.2f}x" if x else "n/a"
+
+        print(
+            f"| {name} | {fmt(ours_r)} | {fmt(ossl_r)} | {ratio(ossl_r)} | {fmt(crypt_r)} | {ratio(crypt_r)} "
+            f"| {fmt(gm_r)} | {ratio(gm_r).replace('.00x', 'x') if gm_r else 'n/a'} |"
+        )
+
+    # Batch rows: all cores vs one core, same items.
+    os.sched_setaffinity(0, all_cpus)
+    n = args.items
+    bufs = [os.urandom(MIB) for _ in range(n)]
+    items = []
+    for b in bufs:
+        ct, tag = bk_sm4.gcm_encrypt(KEY, IV12, b)
+        items.append(bk_sm4.DecryptItem(key=KEY, mode="gcm", iv=IV12, data=ct + tag))
+    total = n * MIB
+    batch_sm3, loop_sm3 = side_by_side(
+        [(lambda: bk_sm3.sm3_many(bufs), total), (lambda: [bk_sm3.sm3(b) for b in bufs], total)],
+        secs,
+        clock=time.perf_counter,
+    )
+    batch_gcm, loop_gcm = side_by_side(
+        [
+            (lambda: bk_sm4.decrypt_batch(items), total),
+            (lambda: [bk_sm4.gcm_decrypt(KEY, IV12, i.data[:-16], i.data[-16:]) for i in items if i.data], total),
+        ],
+        secs,
+        clock=time.perf_counter,
+    )
+    print()
+    print(f"| batch ({n} x 1 MiB, {len(all_cpus)} cores, wall clock; load avg {os.getloadavg()[0]:.1f}) | batch MB/s | one-core loop MB/s | scaling |")
+    print("|---|---:|---:|---:|")
+    print(f"| SM3 sm3_many | {batch_sm3:,.0f} | {loop_sm3:,.0f} | {batch_sm3 / loop_sm3:.2f}x |")
+    print(f"| SM4-GCM decrypt_batch | {batch_gcm:,.0f} | {loop_gcm:,.0f} | {batch_gcm / loop_gcm:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
