@@ -352,3 +352,32 @@ def test_decrypt_item_repr_hides_key() -> None:
     key = bytes.fromhex("00112233445566778899aabbccddeeff")
     item = sm4.DecryptItem(key=key, mode="ctr", iv=bytes(16), data=b"x")
     assert "00112233" not in repr(item) and repr(key) not in repr(item)
+
+
+def test_file_encryption_streams_without_loading_the_file(tmp_path: Path) -> None:
+    """GCM-encrypting and -decrypting a 128 MiB (sparse) file keeps peak RSS far below its size."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "sparse.bin"
+    with src.open("wb") as f:
+        f.truncate(128 * 1024 * 1024)
+    code = (
+        "import resource, sys\n"
+        "from bidkernel.crypto import sm4\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "k, iv = bytes(range(16)), bytes(12)\n"
+        "n = sm4.encrypt_file('gcm', k, iv, sys.argv[1], sys.argv[2])\n"
+        "m = sm4.decrypt_file('gcm', k, iv, sys.argv[2], sys.argv[3])\n"
+        "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "assert (n, m) == (128 * 2**20 + 16, 128 * 2**20), (n, m)\n"
+        "print(after - before)\n"
+    )
+    enc, dec = tmp_path / "enc", tmp_path / "dec"
+    r = subprocess.run([sys.executable, "-c", code, str(src), str(enc), str(dec)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    grew_kib = int(r.stdout.strip())
+    assert grew_kib < 32 * 1024, f"peak RSS grew by {grew_kib} KiB while streaming a 128 MiB file"
+    with dec.open("rb") as f:
+        while chunk := f.read(1 << 22):
+            assert chunk == bytes(len(chunk))
