@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 
@@ -85,13 +85,12 @@ def _run(op: str, mode: str, key: bytes, iv_hex: str, aad_hex: str, src: Path, d
     aad = _hex("--aad", aad_hex)
     if aad and mode != "gcm":
         raise click.BadParameter("only GCM takes associated data", param_hint="--aad")
-    m = mode.lower()
-    assert m in ("cbc", "ctr", "gcm")
+    m = cast(_sm4.Mode, mode.lower())  # click.Choice admitted only cbc, ctr, gcm
     try:
         if op == "encrypt":
-            _sm4.encrypt_file(m, key, iv, src, dst, aad=aad)  # type: ignore[arg-type]
+            _sm4.encrypt_file(m, key, iv, src, dst, aad=aad)
         else:
-            _sm4.decrypt_file(m, key, iv, src, dst, aad=aad)  # type: ignore[arg-type]
+            _sm4.decrypt_file(m, key, iv, src, dst, aad=aad)
     except CryptoError as e:
         raise click.ClickException(f"{op}ion failed: {type(e).__name__}: {e}") from None
     except ValueError as e:
