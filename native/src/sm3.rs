@@ -36,7 +36,7 @@ const IV: [u32; 8] = [
 ];
 
 /// Round constants T_j (§4.2), already rotated left by j mod 32 as used in SS1 (§5.3.3).
-const TJ: [u32; 64] = {
+static TJ: [u32; 64] = {
     let mut t = [0u32; 64];
     let mut j = 0;
     while j < 64 {
@@ -46,6 +46,14 @@ const TJ: [u32; 64] = {
     }
     t
 };
+
+/// T_j as an opaque value: a volatile read keeps the compiler from folding the constant into the
+/// last addition, so `rotl(A,12) + T_j` is formed before E (the later value) arrives.
+#[inline(always)]
+fn tj(j: usize) -> u32 {
+    // SAFETY: `j < 64` at every call site (rounds 0..64), so the pointer is in bounds and aligned.
+    unsafe { core::ptr::read_volatile(TJ.as_ptr().add(j)) }
+}
 
 #[inline(always)]
 fn p0(x: u32) -> u32 {
@@ -100,7 +108,8 @@ fn compress_block(v: &mut [u32; 8], block: &[u8; BLOCK_LEN]) {
     macro_rules! round {
         ($a:ident, $b:ident, $c:ident, $d:ident, $e:ident, $f:ident, $g:ident, $h:ident, $j:expr, $ff:ident, $gg:ident) => {{
             let a12 = $a.rotate_left(12);
-            let ss1 = a12.wrapping_add($e.wrapping_add(TJ[$j])).rotate_left(7);
+            let k = a12.wrapping_add(tj($j));
+            let ss1 = k.wrapping_add($e).rotate_left(7);
             let ss2 = ss1 ^ a12;
             $d = $ff($a, $b, $c)
                 .wrapping_add($d.wrapping_add(w[$j] ^ w[$j + 4]))
