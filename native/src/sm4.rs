@@ -616,6 +616,9 @@ pub fn ctr_xor(key: &[u8], iv: &[u8], data: &[u8]) -> Result<Vec<u8>, Error> {
 
 use ghash::universal_hash::UniversalHash;
 
+/// Piece size of the interleaved GCTR / GHASH passes.
+const GCM_PIECE: usize = 8 * 1024;
+
 /// Largest plaintext GCM allows under one key and IV: 2^39 - 256 bits (SP 800-38D §5.2.1.1).
 pub const GCM_MAX_DATA: u64 = (1 << 36) - 32;
 
@@ -761,12 +764,15 @@ impl Gcm {
         if self.data_len > GCM_MAX_DATA {
             return Err(Error::InvalidLength);
         }
-        if self.encrypting {
-            self.ks.apply(data);
-            self.ghash.update(data);
-        } else {
-            self.ghash.update(data);
-            self.ks.apply(data);
+        // Work in L1-sized pieces so GHASH reads what the cipher just wrote while it is in cache.
+        for piece in data.chunks_mut(GCM_PIECE) {
+            if self.encrypting {
+                self.ks.apply(piece);
+                self.ghash.update(piece);
+            } else {
+                self.ghash.update(piece);
+                self.ks.apply(piece);
+            }
         }
         Ok(())
     }
