@@ -63,6 +63,7 @@ def sm4_decrypt_batch(
             bytes | None,
             str | os.PathLike[str] | None,
             str | os.PathLike[str] | None,
+            bytes | None,
         ]
     ],
 ) -> list[bytes | int | Exception]: ...

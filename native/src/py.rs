@@ -172,6 +172,7 @@ fn sm4_err(py: Python<'_>, e: Sm4Error) -> PyErr {
         Sm4Error::InvalidKeyLength => crypto_exc(py, "InvalidKey", msg),
         Sm4Error::DecryptionFailed => crypto_exc(py, "InvalidPadding", msg),
         Sm4Error::InvalidTag => crypto_exc(py, "InvalidTag", msg),
+        Sm4Error::DigestMismatch => crypto_exc(py, "DecryptionError", msg),
         Sm4Error::Io(io) => PyErr::from(io),
         Sm4Error::InvalidIvLength
         | Sm4Error::InvalidTagLength
@@ -344,10 +345,11 @@ type BatchTuple<'py> = (
     Option<Bound<'py, PyBytes>>,
     Option<PathBuf>,
     Option<PathBuf>,
+    Option<Bound<'py, PyBytes>>,
 );
 
 /// Batch SM4 decryption. Each item: (key, mode, iv, aad, tag|None, data|None, in_path|None,
-/// out_path|None). One call, GIL released once, rayon across cores. Result per item: plaintext
+/// out_path|None, expect_sm3|None). One call, GIL released once, rayon across cores. Result per item: plaintext
 /// bytes, bytes written (int) when out_path is set, or an exception instance.
 #[pyfunction]
 fn sm4_decrypt_batch<'py>(py: Python<'py>, items: Vec<BatchTuple<'py>>) -> Vec<Py<PyAny>> {
@@ -355,7 +357,7 @@ fn sm4_decrypt_batch<'py>(py: Python<'py>, items: Vec<BatchTuple<'py>>) -> Vec<P
         Vec::with_capacity(items.len());
     let mut good = Vec::with_capacity(items.len());
     let mut slots = Vec::with_capacity(items.len());
-    for (key, mode, iv, aad, tag, data, in_path, out_path) in &items {
+    for (key, mode, iv, aad, tag, data, in_path, out_path, expect_sm3) in &items {
         let input = match (data, in_path) {
             (Some(d), None) => Ok(crate::sm4::Input::Data(d.as_bytes())),
             (None, Some(p)) => Ok(crate::sm4::Input::File(p.clone())),
@@ -373,6 +375,7 @@ fn sm4_decrypt_batch<'py>(py: Python<'py>, items: Vec<BatchTuple<'py>>) -> Vec<P
                     tag: tag.as_ref().map(|t| t.as_bytes()),
                     input,
                     output: out_path.clone(),
+                    expect_sm3: expect_sm3.as_ref().map(|d| d.as_bytes()),
                 });
             }
             (Err(e), _) | (_, Err(e)) => results.push(Some(Err(e))),

@@ -42,6 +42,8 @@ pub enum Error {
     DecryptionFailed,
     /// AEAD tag verification failed.
     InvalidTag,
+    /// The ciphertext's SM3 digest differs from the expected one (batch items with `expect_sm3`).
+    DigestMismatch,
     /// Unknown mode name.
     UnknownMode,
     /// An I/O error on a file operation.
@@ -57,6 +59,7 @@ impl std::fmt::Display for Error {
             Error::InvalidLength => f.write_str("invalid input length for this mode"),
             Error::DecryptionFailed => f.write_str("decryption failed"),
             Error::InvalidTag => f.write_str("authentication tag mismatch"),
+            Error::DigestMismatch => f.write_str("ciphertext SM3 digest mismatch"),
             Error::UnknownMode => {
                 f.write_str("unknown SM4 mode (expected ecb, cbc, ctr, gcm or ccm)")
             }
@@ -1304,6 +1307,10 @@ pub struct BatchItem<'a> {
     pub input: Input<'a>,
     /// Write the plaintext to this file (atomically) instead of returning it.
     pub output: Option<PathBuf>,
+    /// When set, the SM3 digest of the ciphertext as stored (GCM tag included) is computed in the
+    /// same pass and must equal this; otherwise the item fails with [`Error::DigestMismatch`] and
+    /// no plaintext is released.
+    pub expect_sm3: Option<&'a [u8]>,
 }
 
 /// The outcome of one successful batch item.
@@ -1357,32 +1364,57 @@ pub fn encrypt_bytes(
     }
 }
 
+fn check_digest(
+    expect: Option<&[u8]>,
+    got: impl FnOnce() -> [u8; crate::sm3::DIGEST_LEN],
+) -> Result<(), Error> {
+    match expect {
+        Some(e) if e != got().as_slice() => Err(Error::DigestMismatch),
+        _ => Ok(()),
+    }
+}
+
+/// A reader that hashes (SM3) everything read through it.
+struct HashingReader<R> {
+    inner: R,
+    hasher: crate::sm3::Hasher,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
 fn decrypt_item(it: &BatchItem<'_>) -> Result<Output, Error> {
+    Sm4::new(it.key)?;
     match (&it.input, &it.output) {
         (Input::Data(d), None) => {
+            check_digest(it.expect_sm3, || crate::sm3::digest(d))?;
             decrypt_bytes(it.mode, it.key, it.iv, it.aad, it.tag, d).map(Output::Data)
         }
         (Input::File(p), None) => {
             let d = std::fs::read(p)?;
+            check_digest(it.expect_sm3, || crate::sm3::digest(&d))?;
             decrypt_bytes(it.mode, it.key, it.iv, it.aad, it.tag, &d).map(Output::Data)
         }
-        (Input::Data(d), Some(o)) => {
-            Sm4::new(it.key)?;
+        (input, Some(o)) => {
+            let reader: Box<dyn Read + '_> = match input {
+                Input::Data(d) => Box::new(io::Cursor::new(*d)),
+                Input::File(p) => Box::new(open_input(p)?),
+            };
+            let mut r = HashingReader {
+                inner: reader,
+                hasher: crate::sm3::Hasher::new(),
+            };
             let mut out = AtomicOutput::create(o)?;
-            let n = decrypt_stream(
-                it.mode,
-                it.key,
-                it.iv,
-                it.aad,
-                it.tag,
-                &mut io::Cursor::new(d),
-                out.writer(),
-            )?;
+            let n = decrypt_stream(it.mode, it.key, it.iv, it.aad, it.tag, &mut r, out.writer())?;
+            // The stream has been read to its end: the digest covers the whole stored ciphertext.
+            check_digest(it.expect_sm3, || r.hasher.digest())?;
             out.commit()?;
             Ok(Output::Written(n))
-        }
-        (Input::File(p), Some(o)) => {
-            decrypt_file(it.mode, it.key, it.iv, it.aad, it.tag, p, o).map(Output::Written)
         }
     }
 }
@@ -1611,6 +1643,51 @@ mod tests {
     }
 
     #[test]
+    fn batch_checks_the_ciphertext_digest_in_the_same_pass() {
+        let dir = std::env::temp_dir().join(format!("bk-sm4-dg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut r = Rng(21);
+        let (key, iv) = (r.bytes(16), r.bytes(12));
+        let msg = r.bytes(3 * IO_CHUNK + 5);
+        let ct = encrypt_bytes(Mode::Gcm, &key, &iv, b"", &msg).unwrap();
+        let good = crate::sm3::digest(&ct);
+        let mut bad = good;
+        bad[0] ^= 1;
+        let cpath = dir.join("ct");
+        std::fs::write(&cpath, &ct).unwrap();
+        let item = |input, out: Option<PathBuf>, d: &'static [u8; 32]| BatchItem {
+            key: &key,
+            mode: Mode::Gcm,
+            iv: &iv,
+            aad: b"",
+            tag: None,
+            input,
+            output: out,
+            expect_sm3: Some(d),
+        };
+        let good: &'static [u8; 32] = Box::leak(Box::new(good));
+        let bad: &'static [u8; 32] = Box::leak(Box::new(bad));
+        let o1 = dir.join("o1");
+        let o2 = dir.join("o2");
+        let items = vec![
+            item(Input::Data(&ct), None, good),
+            item(Input::Data(&ct), None, bad),
+            item(Input::File(cpath.clone()), Some(o1.clone()), good),
+            item(Input::File(cpath.clone()), Some(o2.clone()), bad),
+            item(Input::File(cpath.clone()), None, bad),
+        ];
+        let res = decrypt_batch(&items);
+        assert_eq!(res[0].as_ref().unwrap(), &Output::Data(msg.clone()));
+        assert!(matches!(res[1], Err(Error::DigestMismatch)));
+        assert_eq!(res[2].as_ref().unwrap(), &Output::Written(msg.len() as u64));
+        assert_eq!(std::fs::read(&o1).unwrap(), msg);
+        assert!(matches!(res[3], Err(Error::DigestMismatch)));
+        assert!(!o2.exists());
+        assert!(matches!(res[4], Err(Error::DigestMismatch)));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn batch_keeps_going_past_bad_items() {
         let mut r = Rng(5);
         let (key, iv) = (r.bytes(16), r.bytes(12));
@@ -1638,6 +1715,7 @@ mod tests {
                     Input::Data(c)
                 },
                 output: None,
+                expect_sm3: None,
             })
             .collect();
         let res = decrypt_batch(&items);

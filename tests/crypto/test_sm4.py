@@ -348,6 +348,32 @@ def test_batch_with_bad_items_in_the_middle(tmp_path: Path) -> None:
     assert sm4.decrypt_batch([]) == []
 
 
+def test_batch_rechecks_the_ciphertext_digest(tmp_path: Path) -> None:
+    from bidkernel.crypto.errors import DecryptionError
+    from bidkernel.crypto.sm3 import sm3
+
+    data = os.urandom(2 * 1024 * 1024 + 9)
+    ct, tag = sm4.gcm_encrypt(KEY, bytes(12), data)
+    stored = ct + tag
+    digest = sm3(stored)
+    wrong = bytes([digest[0] ^ 1]) + digest[1:]
+    p = tmp_path / "bid.enc"
+    p.write_bytes(stored)
+    out_ok, out_bad = tmp_path / "ok", tmp_path / "bad"
+    items = [
+        sm4.DecryptItem(key=KEY, mode="gcm", iv=bytes(12), data=stored, expect_sm3=digest),
+        sm4.DecryptItem(key=KEY, mode="gcm", iv=bytes(12), data=stored, expect_sm3=wrong),
+        sm4.DecryptItem(key=KEY, mode="gcm", iv=bytes(12), path=p, out=out_ok, expect_sm3=digest),
+        sm4.DecryptItem(key=KEY, mode="gcm", iv=bytes(12), path=p, out=out_bad, expect_sm3=wrong),
+    ]
+    res = sm4.decrypt_batch(items)
+    assert res[0] == data
+    assert isinstance(res[1], DecryptionError) and "digest" in str(res[1])
+    assert res[2] == len(data) and out_ok.read_bytes() == data
+    assert isinstance(res[3], DecryptionError)
+    assert not out_bad.exists()
+
+
 def test_decrypt_item_repr_hides_key() -> None:
     key = bytes.fromhex("00112233445566778899aabbccddeeff")
     item = sm4.DecryptItem(key=key, mode="ctr", iv=bytes(16), data=b"x")

@@ -137,8 +137,10 @@ class DecryptItem:
     """One item of :func:`decrypt_batch`: exactly one of ``data`` or ``path`` holds the ciphertext.
 
     ``out`` (optional) makes the item stream its plaintext into that file instead of returning it.
-    For GCM, ``tag`` = ``None`` takes the tag from the last 16 bytes of the ciphertext. The key is
-    left out of the repr.
+    For GCM, ``tag`` = ``None`` takes the tag from the last 16 bytes of the ciphertext.
+    ``expect_sm3`` (optional) is the SM3 digest of the ciphertext as stored (GCM tag included, e.g.
+    the digest the bidder signed): it is recomputed in the same pass, and on a mismatch the item
+    fails with ``DecryptionError`` and releases no plaintext. The key is left out of the repr.
     """
 
     key: bytes = field(repr=False)
@@ -149,6 +151,7 @@ class DecryptItem:
     out: StrPath | None = None
     tag: bytes | None = None
     aad: bytes = b""
+    expect_sm3: bytes | None = None
 
 
 def decrypt_batch(items: Sequence[DecryptItem]) -> list[bytes | int | Exception]:
@@ -157,7 +160,8 @@ def decrypt_batch(items: Sequence[DecryptItem]) -> list[bytes | int | Exception]
 
     One result per item, in order: the plaintext (``bytes``), the number of bytes written when the
     item has ``out``, or the exception for that item (``InvalidKey``, ``InvalidTag``,
-    ``InvalidPadding``, ``ValueError``, ``OSError``...). A bad item never fails the batch.
+    ``InvalidPadding``, ``DecryptionError`` for an ``expect_sm3`` mismatch, ``ValueError``,
+    ``OSError``...). A bad item never fails the batch.
     """
-    raw = [(i.key, i.mode, i.iv, i.aad, i.tag, i.data, i.path, i.out) for i in items]
+    raw = [(i.key, i.mode, i.iv, i.aad, i.tag, i.data, i.path, i.out, i.expect_sm3) for i in items]
     return _native.sm4_decrypt_batch(raw)
