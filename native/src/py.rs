@@ -175,6 +175,7 @@ fn sm4_err(py: Python<'_>, e: Sm4Error) -> PyErr {
         Sm4Error::DigestMismatch => crypto_exc(py, "DecryptionError", msg),
         Sm4Error::Io(io) => PyErr::from(io),
         Sm4Error::InvalidIvLength
+        | Sm4Error::InvalidItem
         | Sm4Error::InvalidTagLength
         | Sm4Error::InvalidLength
         | Sm4Error::UnknownMode => PyValueError::new_err(msg),
@@ -361,7 +362,7 @@ fn sm4_decrypt_batch<'py>(py: Python<'py>, items: Vec<BatchTuple<'py>>) -> Vec<P
         let input = match (data, in_path) {
             (Some(d), None) => Ok(crate::sm4::Input::Data(d.as_bytes())),
             (None, Some(p)) => Ok(crate::sm4::Input::File(p.clone())),
-            _ => Err(Sm4Error::InvalidLength),
+            _ => Err(Sm4Error::InvalidItem),
         };
         match (Sm4Mode::parse(mode), input) {
             (Ok(mode), Ok(input)) => {

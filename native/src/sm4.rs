@@ -46,6 +46,8 @@ pub enum Error {
     DigestMismatch,
     /// Unknown mode name.
     UnknownMode,
+    /// A batch item names neither or both of a buffer and a file.
+    InvalidItem,
     /// An I/O error on a file operation.
     Io(io::Error),
 }
@@ -60,6 +62,7 @@ impl std::fmt::Display for Error {
             Error::DecryptionFailed => f.write_str("decryption failed"),
             Error::InvalidTag => f.write_str("authentication tag mismatch"),
             Error::DigestMismatch => f.write_str("ciphertext SM3 digest mismatch"),
+            Error::InvalidItem => f.write_str("a batch item needs exactly one of data or path"),
             Error::UnknownMode => {
                 f.write_str("unknown SM4 mode (expected ecb, cbc, ctr, gcm or ccm)")
             }
@@ -1206,10 +1209,15 @@ impl AtomicOutput {
             SEQ.fetch_add(1, Ordering::Relaxed),
             nanos
         ));
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            // Decrypted documents are for the opening, not for every local user.
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let f = opts.open(&tmp)?;
         Ok(AtomicOutput {
             tmp,
             dest: dest.to_path_buf(),

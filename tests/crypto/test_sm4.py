@@ -244,6 +244,9 @@ def test_file_round_trip_matches_one_shot_and_reference(mode: sm4.Mode, tmp_path
         assert ct == c + t
     assert sm4.decrypt_file(mode, KEY, iv, enc, dec, aad=aad) == len(data)
     assert dec.read_bytes() == data
+    # Outputs are created private to their owner (decrypted bids are not for every local user).
+    assert (dec.stat().st_mode & 0o777) == 0o600
+    assert (enc.stat().st_mode & 0o777) == 0o600
 
 
 @pytest.mark.parametrize("mode", ["cbc", "gcm"])
@@ -343,6 +346,8 @@ def test_batch_with_bad_items_in_the_middle(tmp_path: Path) -> None:
             assert r == len(want) and out.read_bytes() == want
         elif isinstance(want, type):
             assert isinstance(r, want), (i, r)
+            if i == 36:
+                assert "exactly one of data or path" in str(r)
         else:
             assert r == want, i
     assert sm4.decrypt_batch([]) == []
