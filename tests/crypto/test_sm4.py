@@ -225,6 +225,68 @@ def test_differential_gcm_against_cryptography_10000_cases() -> None:
         assert sm4.gcm_decrypt(key, iv, ct, tag, aad=aad) == data
 
 
+# ---------------------------------------------------------------- streaming objects
+
+
+def test_streaming_objects_equal_one_shot_at_random_splits() -> None:
+    rng = random.Random(12)
+    for _ in range(200):
+        key, iv, aad = rng.randbytes(16), rng.randbytes(16), rng.randbytes(rng.randrange(0, 40))
+        data = rng.randbytes(rng.randrange(0, 2000))
+        cuts = sorted(rng.randrange(0, len(data) + 1) for _ in range(rng.randrange(0, 6)))
+        pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+
+        enc = sm4.cbc_encryptor(key, iv)
+        ct = b"".join(enc.update(p) for p in pieces) + enc.finalize()
+        assert ct == sm4.cbc_encrypt(key, iv, data)
+        dec = sm4.cbc_decryptor(key, iv)
+        assert b"".join(dec.update(ct[i : i + 7]) for i in range(0, len(ct), 7)) + dec.finalize() == data
+
+        ctr = sm4.ctr_stream(key, iv)
+        assert b"".join(ctr.update(p) for p in pieces) == sm4.ctr_encrypt(key, iv, data)
+
+        g = sm4.gcm_encryptor(key, iv[:12])
+        g.update_aad(aad)
+        gct = b"".join(g.update(p) for p in pieces)
+        tag = g.finalize()
+        assert (gct, tag) == sm4.gcm_encrypt(key, iv[:12], data, aad=aad)
+        gd = sm4.gcm_decryptor(key, iv[:12])
+        gd.update_aad(aad)
+        assert gd.update(gct) == data
+        gd.verify(tag)
+
+
+def test_streaming_objects_failures() -> None:
+    with pytest.raises(InvalidKey):
+        sm4.cbc_encryptor(KEY[:5], bytes(16))
+    with pytest.raises(ValueError):
+        sm4.gcm_encryptor(KEY, b"")
+    dec = sm4.cbc_decryptor(KEY, bytes(16))
+    dec.update(bytes(17))
+    with pytest.raises(InvalidPadding):
+        dec.finalize()
+    with pytest.raises(ValueError, match="finalized"):
+        dec.update(b"x")
+    g = sm4.gcm_encryptor(KEY, bytes(12))
+    ct = g.update(b"bid")
+    tag = g.finalize()
+    with pytest.raises(ValueError):
+        g.finalize()
+    gd = sm4.gcm_decryptor(KEY, bytes(12))
+    gd.update(ct)
+    with pytest.raises(InvalidTag):
+        gd.verify(bytes(16))
+    gd2 = sm4.gcm_decryptor(KEY, bytes(12))
+    gd2.update(ct)
+    with pytest.raises(ValueError):
+        gd2.finalize()  # a decryption stream ends with verify(tag)
+    gd2.verify(tag)
+    late = sm4.gcm_encryptor(KEY, bytes(12))
+    late.update(b"x")
+    with pytest.raises(ValueError):
+        late.update_aad(b"too late")
+
+
 # ---------------------------------------------------------------- files
 
 

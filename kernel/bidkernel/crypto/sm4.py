@@ -103,6 +103,38 @@ def ccm_decrypt(key: bytes, nonce: bytes, data: bytes, tag: bytes, *, aad: bytes
     return _native.sm4_ccm_decrypt(key, nonce, aad, data, tag)
 
 
+def cbc_encryptor(key: bytes, iv: bytes, *, padding: bool = True) -> _native.Sm4CbcEncryptor:
+    """A streaming CBC encryptor: ``update(data) -> bytes`` any number of times, then
+    ``finalize() -> bytes`` (the PKCS#7-padded last block). Same output as :func:`cbc_encrypt`."""
+    return _native.Sm4CbcEncryptor(key, iv, padding)
+
+
+def cbc_decryptor(key: bytes, iv: bytes, *, padding: bool = True) -> _native.Sm4CbcDecryptor:
+    """A streaming CBC decryptor: ``update(data) -> bytes``, then ``finalize() -> bytes``. With
+    ``padding`` the last block is held back until ``finalize``, which raises ``InvalidPadding`` (the
+    one generic error) for a bad length or padding."""
+    return _native.Sm4CbcDecryptor(key, iv, padding)
+
+
+def ctr_stream(key: bytes, iv: bytes) -> _native.Sm4Ctr:
+    """A streaming CTR transform: ``update(data) -> bytes`` encrypts or decrypts the next bytes."""
+    return _native.Sm4Ctr(key, iv)
+
+
+def gcm_encryptor(key: bytes, iv: bytes) -> _native.Sm4Gcm:
+    """A streaming GCM encryptor: ``update_aad(aad)`` first, then ``update(data) -> bytes``, then
+    ``finalize() -> tag`` (16 bytes)."""
+    return _native.Sm4Gcm(key, iv, True)
+
+
+def gcm_decryptor(key: bytes, iv: bytes) -> _native.Sm4Gcm:
+    """A streaming GCM decryptor: ``update_aad(aad)``, ``update(data) -> bytes``, then
+    ``verify(tag)``, which raises ``InvalidTag`` on mismatch. Plaintext returned by ``update`` is
+    unauthenticated until ``verify`` succeeds: keep it away from any consumer until then (the file
+    functions do this for you)."""
+    return _native.Sm4Gcm(key, iv, False)
+
+
 def encrypt_file(mode: Mode, key: bytes, iv: bytes, src: StrPath, dst: StrPath, *, aad: bytes = b"") -> int:
     """Encrypts file ``src`` into ``dst``, streamed in 1 MiB pieces with the GIL released.
 
