@@ -17,7 +17,7 @@ Modes and file formats:
   ctr  CTR with a 128-bit big-endian counter; --iv is the 16-byte initial counter block.
   gcm  GCM; --iv is 12 bytes (other lengths >= 1 byte are accepted). The 16-byte tag is APPENDED
        to the ciphertext file on encryption and EXPECTED as the last 16 bytes on decryption.
-       --aad is authenticated, not encrypted.
+       --aad is authenticated, not encrypted. At most 64 GiB per key and IV (SP 800-38D).
 
 Files are streamed in 1 MiB pieces. OUT is written under a temporary name and renamed into place
 only on success: when decryption fails (wrong key, tampered or truncated input, bad padding or tag)

@@ -9,7 +9,8 @@ Bytes in, bytes out; every security choice (mode, IV, padding, tag) is an explic
 * CTR (SP 800-38A §6.5): the 16-byte IV is the initial counter block, incremented as one 128-bit
   big-endian integer (wrapping at 2^128).
 * GCM (SP 800-38D) with 16-byte tags and any IV length of at least one byte (12 bytes recommended;
-  other lengths derive J0 with GHASH, §7.1 step 2).
+  other lengths derive J0 with GHASH, §7.1 step 2); at most 2^36 - 32 bytes (64 GiB) per key and IV
+  (§5.2.1.1), beyond which a ``ValueError`` is raised.
 * CCM (SP 800-38C): nonce 7..13 bytes, tag 4..16 bytes (even).
 
 Tags are compared in constant time (``subtle`` for GCM, RustCrypto ``ccm`` for CCM). Errors: a key
