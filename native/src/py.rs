@@ -172,8 +172,10 @@ fn sm4_err(py: Python<'_>, e: Sm4Error) -> PyErr {
         Sm4Error::InvalidKeyLength => crypto_exc(py, "InvalidKey", msg),
         Sm4Error::DecryptionFailed => crypto_exc(py, "InvalidPadding", msg),
         Sm4Error::InvalidTag => crypto_exc(py, "InvalidTag", msg),
+        Sm4Error::DigestMismatch => crypto_exc(py, "DecryptionError", msg),
         Sm4Error::Io(io) => PyErr::from(io),
         Sm4Error::InvalidIvLength
+        | Sm4Error::InvalidItem
         | Sm4Error::InvalidTagLength
         | Sm4Error::InvalidLength
         | Sm4Error::UnknownMode => PyValueError::new_err(msg),
@@ -344,10 +346,11 @@ type BatchTuple<'py> = (
     Option<Bound<'py, PyBytes>>,
     Option<PathBuf>,
     Option<PathBuf>,
+    Option<Bound<'py, PyBytes>>,
 );
 
 /// Batch SM4 decryption. Each item: (key, mode, iv, aad, tag|None, data|None, in_path|None,
-/// out_path|None). One call, GIL released once, rayon across cores. Result per item: plaintext
+/// out_path|None, expect_sm3|None). One call, GIL released once, rayon across cores. Result per item: plaintext
 /// bytes, bytes written (int) when out_path is set, or an exception instance.
 #[pyfunction]
 fn sm4_decrypt_batch<'py>(py: Python<'py>, items: Vec<BatchTuple<'py>>) -> Vec<Py<PyAny>> {
@@ -355,11 +358,11 @@ fn sm4_decrypt_batch<'py>(py: Python<'py>, items: Vec<BatchTuple<'py>>) -> Vec<P
         Vec::with_capacity(items.len());
     let mut good = Vec::with_capacity(items.len());
     let mut slots = Vec::with_capacity(items.len());
-    for (key, mode, iv, aad, tag, data, in_path, out_path) in &items {
+    for (key, mode, iv, aad, tag, data, in_path, out_path, expect_sm3) in &items {
         let input = match (data, in_path) {
             (Some(d), None) => Ok(crate::sm4::Input::Data(d.as_bytes())),
             (None, Some(p)) => Ok(crate::sm4::Input::File(p.clone())),
-            _ => Err(Sm4Error::InvalidLength),
+            _ => Err(Sm4Error::InvalidItem),
         };
         match (Sm4Mode::parse(mode), input) {
             (Ok(mode), Ok(input)) => {
@@ -373,6 +376,7 @@ fn sm4_decrypt_batch<'py>(py: Python<'py>, items: Vec<BatchTuple<'py>>) -> Vec<P
                     tag: tag.as_ref().map(|t| t.as_bytes()),
                     input,
                     output: out_path.clone(),
+                    expect_sm3: expect_sm3.as_ref().map(|d| d.as_bytes()),
                 });
             }
             (Err(e), _) | (_, Err(e)) => results.push(Some(Err(e))),
@@ -394,6 +398,151 @@ fn sm4_decrypt_batch<'py>(py: Python<'py>, items: Vec<BatchTuple<'py>>) -> Vec<P
         .collect()
 }
 
+fn finished() -> PyErr {
+    PyValueError::new_err("this SM4 stream is already finalized")
+}
+
+/// Streaming SM4-CBC encryption (PKCS#7 when `padding`).
+#[pyclass(name = "Sm4CbcEncryptor", module = "bidkernel._native")]
+struct Sm4CbcEncryptor {
+    inner: Option<crate::sm4::CbcEncryptor>,
+}
+
+#[pymethods]
+impl Sm4CbcEncryptor {
+    #[new]
+    fn new(py: Python<'_>, key: &[u8], iv: &[u8], padding: bool) -> PyResult<Self> {
+        let inner = crate::sm4::CbcEncryptor::new(key, iv, padding).map_err(|e| sm4_err(py, e))?;
+        Ok(Sm4CbcEncryptor { inner: Some(inner) })
+    }
+
+    /// Ciphertext of every block completed so far.
+    fn update(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<Vec<u8>> {
+        let inner = self.inner.as_mut().ok_or_else(finished)?;
+        sm4_run(py, data.len(), || Ok(inner.update(data)))
+    }
+
+    /// The last (padded) block; the stream cannot be used afterwards.
+    fn finalize(&mut self, py: Python<'_>) -> PyResult<Vec<u8>> {
+        let inner = self.inner.take().ok_or_else(finished)?;
+        inner.finalize().map_err(|e| sm4_err(py, e))
+    }
+}
+
+/// Streaming SM4-CBC decryption (PKCS#7 removal when `padding`; the last block is held back).
+#[pyclass(name = "Sm4CbcDecryptor", module = "bidkernel._native")]
+struct Sm4CbcDecryptor {
+    inner: Option<crate::sm4::CbcDecryptor>,
+}
+
+#[pymethods]
+impl Sm4CbcDecryptor {
+    #[new]
+    fn new(py: Python<'_>, key: &[u8], iv: &[u8], padding: bool) -> PyResult<Self> {
+        let inner = crate::sm4::CbcDecryptor::new(key, iv, padding).map_err(|e| sm4_err(py, e))?;
+        Ok(Sm4CbcDecryptor { inner: Some(inner) })
+    }
+
+    /// Plaintext that is final so far.
+    fn update(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<Vec<u8>> {
+        let inner = self.inner.as_mut().ok_or_else(finished)?;
+        sm4_run(py, data.len(), || Ok(inner.update(data)))
+    }
+
+    /// The rest of the plaintext, padding checked in constant time (InvalidPadding otherwise).
+    fn finalize(&mut self, py: Python<'_>) -> PyResult<Vec<u8>> {
+        let inner = self.inner.take().ok_or_else(finished)?;
+        inner.finalize().map_err(|e| sm4_err(py, e))
+    }
+}
+
+/// Streaming SM4-CTR (encryption and decryption alike).
+#[pyclass(name = "Sm4Ctr", module = "bidkernel._native")]
+struct Sm4Ctr {
+    inner: crate::sm4::Ctr,
+}
+
+#[pymethods]
+impl Sm4Ctr {
+    #[new]
+    fn new(py: Python<'_>, key: &[u8], iv: &[u8]) -> PyResult<Self> {
+        let inner = crate::sm4::Ctr::new(key, iv).map_err(|e| sm4_err(py, e))?;
+        Ok(Sm4Ctr { inner })
+    }
+
+    /// `data` XORed with the next keystream bytes.
+    fn update(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<Vec<u8>> {
+        let inner = &mut self.inner;
+        sm4_run(py, data.len(), || {
+            let mut out = data.to_vec();
+            inner.apply(&mut out);
+            Ok(out)
+        })
+    }
+}
+
+/// Streaming SM4-GCM. Encryption: update_aad*, update*, finalize() -> tag. Decryption:
+/// update_aad*, update*, verify(tag); plaintext from update() must not be used before verify().
+#[pyclass(name = "Sm4Gcm", module = "bidkernel._native")]
+struct Sm4Gcm {
+    inner: Option<crate::sm4::Gcm>,
+    encrypting: bool,
+}
+
+#[pymethods]
+impl Sm4Gcm {
+    #[new]
+    fn new(py: Python<'_>, key: &[u8], iv: &[u8], encrypt: bool) -> PyResult<Self> {
+        let inner = if encrypt {
+            crate::sm4::Gcm::encryptor(key, iv)
+        } else {
+            crate::sm4::Gcm::decryptor(key, iv)
+        }
+        .map_err(|e| sm4_err(py, e))?;
+        Ok(Sm4Gcm {
+            inner: Some(inner),
+            encrypting: encrypt,
+        })
+    }
+
+    /// Adds associated data (before the first update).
+    fn update_aad(&mut self, py: Python<'_>, aad: &[u8]) -> PyResult<()> {
+        let inner = self.inner.as_mut().ok_or_else(finished)?;
+        inner.update_aad(aad).map_err(|e| sm4_err(py, e))
+    }
+
+    /// Encrypts or decrypts `data`.
+    fn update(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<Vec<u8>> {
+        let inner = self.inner.as_mut().ok_or_else(finished)?;
+        sm4_run(py, data.len(), || {
+            let mut out = data.to_vec();
+            inner.update(&mut out)?;
+            Ok(out)
+        })
+    }
+
+    /// Encryption: the 16-byte tag.
+    fn finalize(&mut self) -> PyResult<[u8; 16]> {
+        if !self.encrypting {
+            return Err(PyValueError::new_err(
+                "a GCM decryption stream ends with verify(tag)",
+            ));
+        }
+        Ok(self.inner.take().ok_or_else(finished)?.finalize())
+    }
+
+    /// Decryption: checks the tag in constant time; InvalidTag on mismatch.
+    fn verify(&mut self, py: Python<'_>, tag: &[u8]) -> PyResult<()> {
+        if self.encrypting {
+            return Err(PyValueError::new_err(
+                "a GCM encryption stream ends with finalize()",
+            ));
+        }
+        let inner = self.inner.take().ok_or_else(finished)?;
+        inner.verify(tag).map_err(|e| sm4_err(py, e))
+    }
+}
+
 fn register_sm4(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sm4_encrypt_block, m)?)?;
     m.add_function(wrap_pyfunction!(sm4_decrypt_block, m)?)?;
@@ -407,6 +556,10 @@ fn register_sm4(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sm4_encrypt_file, m)?)?;
     m.add_function(wrap_pyfunction!(sm4_decrypt_file, m)?)?;
     m.add_function(wrap_pyfunction!(sm4_decrypt_batch, m)?)?;
+    m.add_class::<Sm4CbcEncryptor>()?;
+    m.add_class::<Sm4CbcDecryptor>()?;
+    m.add_class::<Sm4Ctr>()?;
+    m.add_class::<Sm4Gcm>()?;
     Ok(())
 }
 

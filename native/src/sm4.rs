@@ -42,8 +42,12 @@ pub enum Error {
     DecryptionFailed,
     /// AEAD tag verification failed.
     InvalidTag,
+    /// The ciphertext's SM3 digest differs from the expected one (batch items with `expect_sm3`).
+    DigestMismatch,
     /// Unknown mode name.
     UnknownMode,
+    /// A batch item names neither or both of a buffer and a file.
+    InvalidItem,
     /// An I/O error on a file operation.
     Io(io::Error),
 }
@@ -57,6 +61,8 @@ impl std::fmt::Display for Error {
             Error::InvalidLength => f.write_str("invalid input length for this mode"),
             Error::DecryptionFailed => f.write_str("decryption failed"),
             Error::InvalidTag => f.write_str("authentication tag mismatch"),
+            Error::DigestMismatch => f.write_str("ciphertext SM3 digest mismatch"),
+            Error::InvalidItem => f.write_str("a batch item needs exactly one of data or path"),
             Error::UnknownMode => {
                 f.write_str("unknown SM4 mode (expected ecb, cbc, ctr, gcm or ccm)")
             }
@@ -150,14 +156,6 @@ fn tau(a: u32) -> u32 {
 }
 
 #[inline(always)]
-fn t_round(x: u32) -> u32 {
-    TT[0][(x >> 24) as usize]
-        ^ TT[1][((x >> 16) & 0xff) as usize]
-        ^ TT[2][((x >> 8) & 0xff) as usize]
-        ^ TT[3][(x & 0xff) as usize]
-}
-
-#[inline(always)]
 fn load(b: &[u8]) -> [u32; 4] {
     [
         u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
@@ -176,44 +174,79 @@ fn store(x: &[u32; 4], out: &mut [u8]) {
     out[12..16].copy_from_slice(&x[0].to_be_bytes());
 }
 
-/// 32 rounds (§7.1) on one block, in place.
+/// One round of the block function (§7.1) on words held in locals, latency-ordered: the two older
+/// words and the round key are combined first, the newest word last, and the table outputs are
+/// folded as a balanced tree into the accumulator word.
+macro_rules! sm4_round {
+    ($acc:ident, $o1:ident, $o2:ident, $new:ident, $rk:expr) => {{
+        let i = ($o1 ^ $o2 ^ $rk) ^ $new;
+        let a = TT[0][(i >> 24) as usize] ^ TT[1][((i >> 16) & 0xff) as usize];
+        let c = TT[2][((i >> 8) & 0xff) as usize] ^ TT[3][(i & 0xff) as usize];
+        $acc = ($acc ^ a) ^ c;
+    }};
+}
+
+/// 32 rounds (§7.1) on one block, in place, for the serial modes (CBC encryption, single blocks).
+///
+/// Latency-optimised: besides X_{i+4} = X_i ^ T(in_i), the next round's input
+/// in_{i+1} = X_{i+1} ^ X_{i+2} ^ X_{i+3} ^ X_{i+4} ^ rk_{i+1} is formed straight from the table
+/// outputs (the other terms are ready early), which takes one XOR off the per-round chain.
 #[inline(always)]
 fn rounds1(rk: &[u32; 32], b: &mut [u8]) {
-    let mut x = load(b);
-    for r in (0..32).step_by(4) {
-        x[0] ^= t_round(x[1] ^ x[2] ^ x[3] ^ rk[r]);
-        x[1] ^= t_round(x[2] ^ x[3] ^ x[0] ^ rk[r + 1]);
-        x[2] ^= t_round(x[3] ^ x[0] ^ x[1] ^ rk[r + 2]);
-        x[3] ^= t_round(x[0] ^ x[1] ^ x[2] ^ rk[r + 3]);
+    let [mut x0, mut x1, mut x2, mut x3] = load(b);
+    let mut inp = x1 ^ x2 ^ x3 ^ rk[0];
+    // $acc = X_i (replaced by X_{i+4}), $p1..$p3 = X_{i+1}..X_{i+3}.
+    macro_rules! r1 {
+        ($acc:ident, $p1:ident, $p2:ident, $p3:ident, $rk_next:expr) => {{
+            let _ = $p1;
+            let p = ($acc ^ $p2 ^ $rk_next) ^ $p3;
+            let a = TT[0][(inp >> 24) as usize] ^ TT[1][((inp >> 16) & 0xff) as usize];
+            let c = TT[2][((inp >> 8) & 0xff) as usize] ^ TT[3][(inp & 0xff) as usize];
+            $acc = ($acc ^ a) ^ c;
+            inp = (p ^ a) ^ c;
+        }};
     }
-    store(&x, b);
+    for k in 0..8 {
+        let r = &rk[k * 4..k * 4 + 4];
+        let r_next = if k < 7 { rk[k * 4 + 4] } else { 0 };
+        r1!(x0, x1, x2, x3, r[1]);
+        r1!(x1, x2, x3, x0, r[2]);
+        r1!(x2, x3, x0, x1, r[3]);
+        r1!(x3, x0, x1, x2, r_next);
+    }
+    store(&[x0, x1, x2, x3], b);
 }
 
 /// 32 rounds on four independent blocks (64 bytes), interleaved for instruction-level parallelism.
 #[inline(always)]
 fn rounds4(rk: &[u32; 32], b: &mut [u8]) {
-    let mut a = load(&b[0..16]);
-    let mut c = load(&b[16..32]);
-    let mut d = load(&b[32..48]);
-    let mut e = load(&b[48..64]);
-    macro_rules! step {
-        ($i:expr, $j:expr, $k:expr, $m:expr, $r:expr) => {
-            a[$i] ^= t_round(a[$j] ^ a[$k] ^ a[$m] ^ $r);
-            c[$i] ^= t_round(c[$j] ^ c[$k] ^ c[$m] ^ $r);
-            d[$i] ^= t_round(d[$j] ^ d[$k] ^ d[$m] ^ $r);
-            e[$i] ^= t_round(e[$j] ^ e[$k] ^ e[$m] ^ $r);
-        };
+    let [mut a0, mut a1, mut a2, mut a3] = load(&b[0..16]);
+    let [mut b0, mut b1, mut b2, mut b3] = load(&b[16..32]);
+    let [mut c0, mut c1, mut c2, mut c3] = load(&b[32..48]);
+    let [mut d0, mut d1, mut d2, mut d3] = load(&b[48..64]);
+    for k in 0..8 {
+        let r = &rk[k * 4..k * 4 + 4];
+        sm4_round!(a0, a1, a2, a3, r[0]);
+        sm4_round!(b0, b1, b2, b3, r[0]);
+        sm4_round!(c0, c1, c2, c3, r[0]);
+        sm4_round!(d0, d1, d2, d3, r[0]);
+        sm4_round!(a1, a2, a3, a0, r[1]);
+        sm4_round!(b1, b2, b3, b0, r[1]);
+        sm4_round!(c1, c2, c3, c0, r[1]);
+        sm4_round!(d1, d2, d3, d0, r[1]);
+        sm4_round!(a2, a3, a0, a1, r[2]);
+        sm4_round!(b2, b3, b0, b1, r[2]);
+        sm4_round!(c2, c3, c0, c1, r[2]);
+        sm4_round!(d2, d3, d0, d1, r[2]);
+        sm4_round!(a3, a0, a1, a2, r[3]);
+        sm4_round!(b3, b0, b1, b2, r[3]);
+        sm4_round!(c3, c0, c1, c2, r[3]);
+        sm4_round!(d3, d0, d1, d2, r[3]);
     }
-    for r in (0..32).step_by(4) {
-        step!(0, 1, 2, 3, rk[r]);
-        step!(1, 2, 3, 0, rk[r + 1]);
-        step!(2, 3, 0, 1, rk[r + 2]);
-        step!(3, 0, 1, 2, rk[r + 3]);
-    }
-    store(&a, &mut b[0..16]);
-    store(&c, &mut b[16..32]);
-    store(&d, &mut b[32..48]);
-    store(&e, &mut b[48..64]);
+    store(&[a0, a1, a2, a3], &mut b[0..16]);
+    store(&[b0, b1, b2, b3], &mut b[16..32]);
+    store(&[c0, c1, c2, c3], &mut b[32..48]);
+    store(&[d0, d1, d2, d3], &mut b[48..64]);
 }
 
 /// An expanded SM4 key: encryption round keys and their reverse for decryption (§7.2, §7.3).
@@ -589,6 +622,9 @@ pub fn ctr_xor(key: &[u8], iv: &[u8], data: &[u8]) -> Result<Vec<u8>, Error> {
 
 use ghash::universal_hash::UniversalHash;
 
+/// Piece size of the interleaved GCTR / GHASH passes.
+const GCM_PIECE: usize = 8 * 1024;
+
 /// Largest plaintext GCM allows under one key and IV: 2^39 - 256 bits (SP 800-38D §5.2.1.1).
 pub const GCM_MAX_DATA: u64 = (1 << 36) - 32;
 
@@ -734,12 +770,15 @@ impl Gcm {
         if self.data_len > GCM_MAX_DATA {
             return Err(Error::InvalidLength);
         }
-        if self.encrypting {
-            self.ks.apply(data);
-            self.ghash.update(data);
-        } else {
-            self.ghash.update(data);
-            self.ks.apply(data);
+        // Work in L1-sized pieces so GHASH reads what the cipher just wrote while it is in cache.
+        for piece in data.chunks_mut(GCM_PIECE) {
+            if self.encrypting {
+                self.ks.apply(piece);
+                self.ghash.update(piece);
+            } else {
+                self.ghash.update(piece);
+                self.ks.apply(piece);
+            }
         }
         Ok(())
     }
@@ -1170,10 +1209,15 @@ impl AtomicOutput {
             SEQ.fetch_add(1, Ordering::Relaxed),
             nanos
         ));
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            // Decrypted documents are for the opening, not for every local user.
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let f = opts.open(&tmp)?;
         Ok(AtomicOutput {
             tmp,
             dest: dest.to_path_buf(),
@@ -1271,6 +1315,10 @@ pub struct BatchItem<'a> {
     pub input: Input<'a>,
     /// Write the plaintext to this file (atomically) instead of returning it.
     pub output: Option<PathBuf>,
+    /// When set, the SM3 digest of the ciphertext as stored (GCM tag included) is computed in the
+    /// same pass and must equal this; otherwise the item fails with [`Error::DigestMismatch`] and
+    /// no plaintext is released.
+    pub expect_sm3: Option<&'a [u8]>,
 }
 
 /// The outcome of one successful batch item.
@@ -1324,32 +1372,57 @@ pub fn encrypt_bytes(
     }
 }
 
+fn check_digest(
+    expect: Option<&[u8]>,
+    got: impl FnOnce() -> [u8; crate::sm3::DIGEST_LEN],
+) -> Result<(), Error> {
+    match expect {
+        Some(e) if e != got().as_slice() => Err(Error::DigestMismatch),
+        _ => Ok(()),
+    }
+}
+
+/// A reader that hashes (SM3) everything read through it.
+struct HashingReader<R> {
+    inner: R,
+    hasher: crate::sm3::Hasher,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
 fn decrypt_item(it: &BatchItem<'_>) -> Result<Output, Error> {
+    Sm4::new(it.key)?;
     match (&it.input, &it.output) {
         (Input::Data(d), None) => {
+            check_digest(it.expect_sm3, || crate::sm3::digest(d))?;
             decrypt_bytes(it.mode, it.key, it.iv, it.aad, it.tag, d).map(Output::Data)
         }
         (Input::File(p), None) => {
             let d = std::fs::read(p)?;
+            check_digest(it.expect_sm3, || crate::sm3::digest(&d))?;
             decrypt_bytes(it.mode, it.key, it.iv, it.aad, it.tag, &d).map(Output::Data)
         }
-        (Input::Data(d), Some(o)) => {
-            Sm4::new(it.key)?;
+        (input, Some(o)) => {
+            let reader: Box<dyn Read + '_> = match input {
+                Input::Data(d) => Box::new(io::Cursor::new(*d)),
+                Input::File(p) => Box::new(open_input(p)?),
+            };
+            let mut r = HashingReader {
+                inner: reader,
+                hasher: crate::sm3::Hasher::new(),
+            };
             let mut out = AtomicOutput::create(o)?;
-            let n = decrypt_stream(
-                it.mode,
-                it.key,
-                it.iv,
-                it.aad,
-                it.tag,
-                &mut io::Cursor::new(d),
-                out.writer(),
-            )?;
+            let n = decrypt_stream(it.mode, it.key, it.iv, it.aad, it.tag, &mut r, out.writer())?;
+            // The stream has been read to its end: the digest covers the whole stored ciphertext.
+            check_digest(it.expect_sm3, || r.hasher.digest())?;
             out.commit()?;
             Ok(Output::Written(n))
-        }
-        (Input::File(p), Some(o)) => {
-            decrypt_file(it.mode, it.key, it.iv, it.aad, it.tag, p, o).map(Output::Written)
         }
     }
 }
@@ -1578,6 +1651,51 @@ mod tests {
     }
 
     #[test]
+    fn batch_checks_the_ciphertext_digest_in_the_same_pass() {
+        let dir = std::env::temp_dir().join(format!("bk-sm4-dg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut r = Rng(21);
+        let (key, iv) = (r.bytes(16), r.bytes(12));
+        let msg = r.bytes(3 * IO_CHUNK + 5);
+        let ct = encrypt_bytes(Mode::Gcm, &key, &iv, b"", &msg).unwrap();
+        let good = crate::sm3::digest(&ct);
+        let mut bad = good;
+        bad[0] ^= 1;
+        let cpath = dir.join("ct");
+        std::fs::write(&cpath, &ct).unwrap();
+        let item = |input, out: Option<PathBuf>, d: &'static [u8; 32]| BatchItem {
+            key: &key,
+            mode: Mode::Gcm,
+            iv: &iv,
+            aad: b"",
+            tag: None,
+            input,
+            output: out,
+            expect_sm3: Some(d),
+        };
+        let good: &'static [u8; 32] = Box::leak(Box::new(good));
+        let bad: &'static [u8; 32] = Box::leak(Box::new(bad));
+        let o1 = dir.join("o1");
+        let o2 = dir.join("o2");
+        let items = vec![
+            item(Input::Data(&ct), None, good),
+            item(Input::Data(&ct), None, bad),
+            item(Input::File(cpath.clone()), Some(o1.clone()), good),
+            item(Input::File(cpath.clone()), Some(o2.clone()), bad),
+            item(Input::File(cpath.clone()), None, bad),
+        ];
+        let res = decrypt_batch(&items);
+        assert_eq!(res[0].as_ref().unwrap(), &Output::Data(msg.clone()));
+        assert!(matches!(res[1], Err(Error::DigestMismatch)));
+        assert_eq!(res[2].as_ref().unwrap(), &Output::Written(msg.len() as u64));
+        assert_eq!(std::fs::read(&o1).unwrap(), msg);
+        assert!(matches!(res[3], Err(Error::DigestMismatch)));
+        assert!(!o2.exists());
+        assert!(matches!(res[4], Err(Error::DigestMismatch)));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn batch_keeps_going_past_bad_items() {
         let mut r = Rng(5);
         let (key, iv) = (r.bytes(16), r.bytes(12));
@@ -1605,6 +1723,7 @@ mod tests {
                     Input::Data(c)
                 },
                 output: None,
+                expect_sm3: None,
             })
             .collect();
         let res = decrypt_batch(&items);

@@ -88,6 +88,10 @@ def test_sm3_check_ok_mismatch_and_missing(tmp_path: Path) -> None:
     assert gone.returncode == 1
     assert f"{files[2]}: FAILED open or read" in gone.stdout.decode()
 
+    r = _run("sm3", "--check", str(tmp_path / "no-such-list"))
+    assert r.returncode == 1
+    assert b"no-such-list" in r.stderr and b"Traceback" not in r.stderr
+
     junk = tmp_path / "junk"
     junk.write_text("not a checksum line\n")
     r = _run("sm3", "--check", str(junk))

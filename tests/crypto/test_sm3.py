@@ -160,3 +160,29 @@ def test_differential_hmac_sm3_against_cryptography_10000_cases() -> None:
             bad = bytearray(tag)
             bad[rng.randrange(32)] ^= 1 << rng.randrange(8)
             assert not hmac_sm3_verify(key, data, bytes(bad))
+
+
+def test_file_hashing_streams_without_loading_the_file(tmp_path: Path) -> None:
+    """A 256 MiB (sparse) file is hashed with far less memory than its size (fresh process, peak RSS)."""
+    import subprocess
+    import sys
+
+    big = tmp_path / "sparse.bin"
+    with big.open("wb") as f:
+        f.truncate(256 * 1024 * 1024)
+    code = (
+        "import resource, sys\n"
+        "from bidkernel.crypto.sm3 import sm3_file, Sm3Hash\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "d = sm3_file(sys.argv[1])\n"
+        "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "h = Sm3Hash()\n"
+        "z = bytes(1 << 20)\n"
+        "for _ in range(256):\n"
+        "    h.update(z)\n"
+        "assert d == h.digest(), 'file digest differs from streamed digest'\n"
+        "print(after - before)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code, str(big)], capture_output=True, text=True, check=True)
+    grew_kib = int(r.stdout.strip())
+    assert grew_kib < 32 * 1024, f"peak RSS grew by {grew_kib} KiB while hashing a 256 MiB file"

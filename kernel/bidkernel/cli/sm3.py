@@ -43,9 +43,14 @@ def _parse_check_line(line: str) -> tuple[str, str] | None:
 
 
 def _check(list_file: str, quiet: bool) -> int:
-    stream = sys.stdin if list_file == "-" else open(list_file, encoding="utf-8")
-    with stream:
-        lines = [ln for ln in stream if ln.strip()]
+    if list_file == "-":
+        lines = [ln for ln in sys.stdin if ln.strip()]
+    else:
+        try:
+            with open(list_file, encoding="utf-8") as stream:
+                lines = [ln for ln in stream if ln.strip()]
+        except OSError as e:
+            raise click.ClickException(f"{list_file}: {e.strerror or e}") from None
     entries = [_parse_check_line(ln) for ln in lines]
     bad_lines = sum(e is None for e in entries)
     good = [e for e in entries if e is not None]

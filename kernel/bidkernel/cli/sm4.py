@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 
@@ -17,7 +17,7 @@ Modes and file formats:
   ctr  CTR with a 128-bit big-endian counter; --iv is the 16-byte initial counter block.
   gcm  GCM; --iv is 12 bytes (other lengths >= 1 byte are accepted). The 16-byte tag is APPENDED
        to the ciphertext file on encryption and EXPECTED as the last 16 bytes on decryption.
-       --aad is authenticated, not encrypted.
+       --aad is authenticated, not encrypted. At most 64 GiB per key and IV (SP 800-38D).
 
 Files are streamed in 1 MiB pieces. OUT is written under a temporary name and renamed into place
 only on success: when decryption fails (wrong key, tampered or truncated input, bad padding or tag)
@@ -85,13 +85,12 @@ def _run(op: str, mode: str, key: bytes, iv_hex: str, aad_hex: str, src: Path, d
     aad = _hex("--aad", aad_hex)
     if aad and mode != "gcm":
         raise click.BadParameter("only GCM takes associated data", param_hint="--aad")
-    m = mode.lower()
-    assert m in ("cbc", "ctr", "gcm")
+    m = cast(_sm4.Mode, mode.lower())  # click.Choice admitted only cbc, ctr, gcm
     try:
         if op == "encrypt":
-            _sm4.encrypt_file(m, key, iv, src, dst, aad=aad)  # type: ignore[arg-type]
+            _sm4.encrypt_file(m, key, iv, src, dst, aad=aad)
         else:
-            _sm4.decrypt_file(m, key, iv, src, dst, aad=aad)  # type: ignore[arg-type]
+            _sm4.decrypt_file(m, key, iv, src, dst, aad=aad)
     except CryptoError as e:
         raise click.ClickException(f"{op}ion failed: {type(e).__name__}: {e}") from None
     except ValueError as e:

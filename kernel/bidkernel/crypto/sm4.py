@@ -9,7 +9,8 @@ Bytes in, bytes out; every security choice (mode, IV, padding, tag) is an explic
 * CTR (SP 800-38A §6.5): the 16-byte IV is the initial counter block, incremented as one 128-bit
   big-endian integer (wrapping at 2^128).
 * GCM (SP 800-38D) with 16-byte tags and any IV length of at least one byte (12 bytes recommended;
-  other lengths derive J0 with GHASH, §7.1 step 2).
+  other lengths derive J0 with GHASH, §7.1 step 2); at most 2^36 - 32 bytes (64 GiB) per key and IV
+  (§5.2.1.1), beyond which a ``ValueError`` is raised.
 * CCM (SP 800-38C): nonce 7..13 bytes, tag 4..16 bytes (even).
 
 Tags are compared in constant time (``subtle`` for GCM, RustCrypto ``ccm`` for CCM). Errors: a key
@@ -103,6 +104,38 @@ def ccm_decrypt(key: bytes, nonce: bytes, data: bytes, tag: bytes, *, aad: bytes
     return _native.sm4_ccm_decrypt(key, nonce, aad, data, tag)
 
 
+def cbc_encryptor(key: bytes, iv: bytes, *, padding: bool = True) -> _native.Sm4CbcEncryptor:
+    """A streaming CBC encryptor: ``update(data) -> bytes`` any number of times, then
+    ``finalize() -> bytes`` (the PKCS#7-padded last block). Same output as :func:`cbc_encrypt`."""
+    return _native.Sm4CbcEncryptor(key, iv, padding)
+
+
+def cbc_decryptor(key: bytes, iv: bytes, *, padding: bool = True) -> _native.Sm4CbcDecryptor:
+    """A streaming CBC decryptor: ``update(data) -> bytes``, then ``finalize() -> bytes``. With
+    ``padding`` the last block is held back until ``finalize``, which raises ``InvalidPadding`` (the
+    one generic error) for a bad length or padding."""
+    return _native.Sm4CbcDecryptor(key, iv, padding)
+
+
+def ctr_stream(key: bytes, iv: bytes) -> _native.Sm4Ctr:
+    """A streaming CTR transform: ``update(data) -> bytes`` encrypts or decrypts the next bytes."""
+    return _native.Sm4Ctr(key, iv)
+
+
+def gcm_encryptor(key: bytes, iv: bytes) -> _native.Sm4Gcm:
+    """A streaming GCM encryptor: ``update_aad(aad)`` first, then ``update(data) -> bytes``, then
+    ``finalize() -> tag`` (16 bytes)."""
+    return _native.Sm4Gcm(key, iv, True)
+
+
+def gcm_decryptor(key: bytes, iv: bytes) -> _native.Sm4Gcm:
+    """A streaming GCM decryptor: ``update_aad(aad)``, ``update(data) -> bytes``, then
+    ``verify(tag)``, which raises ``InvalidTag`` on mismatch. Plaintext returned by ``update`` is
+    unauthenticated until ``verify`` succeeds: keep it away from any consumer until then (the file
+    functions do this for you)."""
+    return _native.Sm4Gcm(key, iv, False)
+
+
 def encrypt_file(mode: Mode, key: bytes, iv: bytes, src: StrPath, dst: StrPath, *, aad: bytes = b"") -> int:
     """Encrypts file ``src`` into ``dst``, streamed in 1 MiB pieces with the GIL released.
 
@@ -137,8 +170,10 @@ class DecryptItem:
     """One item of :func:`decrypt_batch`: exactly one of ``data`` or ``path`` holds the ciphertext.
 
     ``out`` (optional) makes the item stream its plaintext into that file instead of returning it.
-    For GCM, ``tag`` = ``None`` takes the tag from the last 16 bytes of the ciphertext. The key is
-    left out of the repr.
+    For GCM, ``tag`` = ``None`` takes the tag from the last 16 bytes of the ciphertext.
+    ``expect_sm3`` (optional) is the SM3 digest of the ciphertext as stored (GCM tag included, e.g.
+    the digest the bidder signed): it is recomputed in the same pass, and on a mismatch the item
+    fails with ``DecryptionError`` and releases no plaintext. The key is left out of the repr.
     """
 
     key: bytes = field(repr=False)
@@ -149,6 +184,7 @@ class DecryptItem:
     out: StrPath | None = None
     tag: bytes | None = None
     aad: bytes = b""
+    expect_sm3: bytes | None = None
 
 
 def decrypt_batch(items: Sequence[DecryptItem]) -> list[bytes | int | Exception]:
@@ -157,7 +193,8 @@ def decrypt_batch(items: Sequence[DecryptItem]) -> list[bytes | int | Exception]
 
     One result per item, in order: the plaintext (``bytes``), the number of bytes written when the
     item has ``out``, or the exception for that item (``InvalidKey``, ``InvalidTag``,
-    ``InvalidPadding``, ``ValueError``, ``OSError``...). A bad item never fails the batch.
+    ``InvalidPadding``, ``DecryptionError`` for an ``expect_sm3`` mismatch, ``ValueError``,
+    ``OSError``...). A bad item never fails the batch.
     """
-    raw = [(i.key, i.mode, i.iv, i.aad, i.tag, i.data, i.path, i.out) for i in items]
+    raw = [(i.key, i.mode, i.iv, i.aad, i.tag, i.data, i.path, i.out, i.expect_sm3) for i in items]
     return _native.sm4_decrypt_batch(raw)
