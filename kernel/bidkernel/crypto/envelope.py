@@ -102,35 +102,6 @@ def _padded_len(n: int) -> int:
     return (n // BLOCK + 1) * BLOCK
 
 
-class _CbcStream:
-    """SM4-CBC with PKCS#7 over a stream, built on the one-shot native calls: CBC chains through the last
-    ciphertext block, so whole-block chunks encrypted with that block as IV equal one long call (SP 800-38A §6.2)."""
-
-    def __init__(self, key: bytes, iv: bytes, *, decrypt: bool) -> None:
-        self._key, self._iv, self._decrypt = key, iv, decrypt
-        self._pending = b""
-
-    def update(self, data: bytes) -> bytes:
-        buf = self._pending + data
-        # keep at least one block back when decrypting: the last block carries the padding
-        keep = len(buf) % BLOCK or (BLOCK if self._decrypt else 0)
-        body, self._pending = buf[: len(buf) - keep], buf[len(buf) - keep :]
-        if not body:
-            return b""
-        if self._decrypt:
-            out = sm4.cbc_decrypt(self._key, self._iv, body, padding=False)
-            self._iv = body[-BLOCK:]
-        else:
-            out = sm4.cbc_encrypt(self._key, self._iv, body, padding=False)
-            self._iv = out[-BLOCK:]
-        return out
-
-    def finalize(self) -> bytes:
-        if self._decrypt:
-            return sm4.cbc_decrypt(self._key, self._iv, self._pending, padding=True)
-        return sm4.cbc_encrypt(self._key, self._iv, self._pending, padding=True)
-
-
 # ---------------------------------------------------------------------------------------- sealing
 @dataclass(frozen=True)
 class _Prepared:
@@ -211,7 +182,7 @@ def seal_file(
         with open(src, "rb") as fin, open(tmp, "wb") as fout:
             prefix = _envelope_prefix(prep, ct_len)
             fout.write(prefix)
-            enc = _CbcStream(prep.key, prep.iv, decrypt=False)
+            enc = sm4.cbc_encryptor(prep.key, prep.iv)
             written = 0
             while chunk := fin.read(_CHUNK):
                 out = enc.update(chunk)
@@ -410,7 +381,7 @@ def open_file(
     try:
         with open(src, "rb") as fin, open(tmp, "wb") as fout:
             fin.seek(header.ciphertext_offset)
-            dec = _CbcStream(content_key, header.iv, decrypt=True)
+            dec = sm4.cbc_decryptor(content_key, header.iv)
             remaining = header.ciphertext_length
             while remaining:
                 chunk = fin.read(min(_CHUNK, remaining))
