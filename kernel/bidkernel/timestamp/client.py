@@ -121,15 +121,22 @@ class TSAClient:
             raise _NextTSA(f"unexpected content type {ctype!r}")
         return data
 
-    def request(self, digest: Digest, *, cert_req: bool = True, not_before: datetime | None = None) -> IssuedToken:
-        """A verified token for ``digest`` from the first TSA that gives one, or :class:`TSAUnavailable`."""
+    def request(
+        self, data_or_digest: bytes | Digest, *, cert_req: bool = True, not_before: datetime | None = None
+    ) -> IssuedToken:
+        """A verified token from the first TSA that gives one, or :class:`TSAUnavailable`. Data is hashed
+        with each endpoint's algorithm; a :class:`Digest` goes only to endpoints using its algorithm."""
         start = self._mono()
         errors: list[str] = []
         for ep in self.endpoints:
-            if digest.algorithm != ep.hash_algorithm:
-                want = asn1.hash_by_name(ep.hash_algorithm)
-                errors.append(f"{ep.label}: needs a {want.name} imprint")
-                continue
+            if isinstance(data_or_digest, Digest):
+                digest = data_or_digest
+                if asn1.hash_by_name(digest.algorithm).name != ep.hash_algorithm:
+                    errors.append(f"{ep.label}: needs a {ep.hash_algorithm} imprint")
+                    continue
+            else:
+                h = asn1.hash_by_name(ep.hash_algorithm)
+                digest = Digest(h.name, h.fn(bytes(data_or_digest)))
             attempt = 0
             while True:
                 remaining = self.total_timeout - (self._mono() - start)
