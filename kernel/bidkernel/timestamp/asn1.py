@@ -119,6 +119,28 @@ class SignedDataRaw(univ.Sequence):  # type: ignore[misc]
     )
 
 
+class RawGeneralizedTime(univ.OctetString):  # type: ignore[misc]
+    """GeneralizedTime kept as its exact characters.
+
+    pyasn1 0.6's DER *encoder* rewrites fractions wrongly (it deletes every '0' among the first three
+    fraction digits, so ``.309`` becomes ``.39``); reading genTime as raw characters keeps the
+    canonical-DER round trip exact, and :func:`parse_gentime` applies RFC 3161 §2.4.2's rules itself.
+    """
+
+    tagSet = univ.OctetString.tagSet.tagImplicitly(tag.Tag(tag.tagClassUniversal, tag.tagFormatSimple, 24))
+
+
+class TSTInfoSpec(univ.Sequence):  # type: ignore[misc]
+    """RFC 3161 §2.4.2 TSTInfo as in ``pyasn1_modules.rfc3161`` but with a raw genTime."""
+
+    componentType = namedtype.NamedTypes(
+        *(
+            namedtype.NamedType("genTime", RawGeneralizedTime()) if nt.name == "genTime" else nt
+            for nt in rfc3161.TSTInfo.componentType.namedTypes
+        )
+    )
+
+
 def decode_strict(data: bytes, spec: Any, what: str) -> Any:
     """Decode ``data`` as ``spec`` and insist on canonical DER with nothing after it.
 
@@ -149,7 +171,7 @@ def decode_response(data: bytes) -> Any:
 
 
 def decode_tstinfo(data: bytes) -> Any:
-    return decode_strict(data, rfc3161.TSTInfo(), "TSTInfo")
+    return decode_strict(data, TSTInfoSpec(), "TSTInfo")
 
 
 def decode_content_info(data: bytes) -> Any:

@@ -192,7 +192,7 @@ def summarize_tstinfo(tst_der: bytes) -> TSTInfoSummary:
         hash_algorithm=h.name if h else asn1.oid_str(alg["algorithm"]),
         message_imprint=bytes(tst["messageImprint"]["hashedMessage"]),
         serial_number=int(tst["serialNumber"]),
-        gen_time=asn1.parse_gentime(str(tst["genTime"])),
+        gen_time=asn1.parse_gentime(bytes(tst["genTime"]).decode("ascii", "replace")),
         accuracy=_accuracy(tst["accuracy"]),
         ordering=bool(tst["ordering"]),
         nonce=int(tst["nonce"]) if tst["nonce"].isValue else None,
