@@ -9,8 +9,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import POLICY, build_authority
 from pki import Issued, openssl, openssl_ts_config
+from support import POLICY, build_authority
 
 from bidkernel.api.app import create_app
 from bidkernel.timestamp import Trust, parse_request, verify_against_request, verify_reply

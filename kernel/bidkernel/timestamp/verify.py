@@ -11,7 +11,8 @@ first failure:
    first ESSCertID names the signer certificate by hash and issuerSerial (``...ess_mismatch``);
 3. the signature over the DER SET OF signed attributes (RFC 5652 §5.4) with the signer's key
    (``...bad_signature``, ``...bad_alg``);
-4. the signer certificate: extendedKeyUsage critical and only timeStamping (RFC 3161 §2.3,
+4. the signer certificate (every certificate the token carries must lie on the validated path):
+   extendedKeyUsage critical and only timeStamping (RFC 3161 §2.3,
    ``...not_tsa_certificate``); a path to one of the trust anchors, every signature checked, CA
    constraints, no unknown critical extension, every certificate valid at the validation time
    (``...untrusted_certificate``, ``...certificate_expired``); genTime inside the TSA certificate's
@@ -233,14 +234,15 @@ def _parse_token(token: bytes) -> _Token:
         for raw in sd["certificates"]:
             try:
                 certs.append(x509.load_der_x509_certificate(bytes(raw)))
-            except ValueError:
+            except Exception:  # InvalidVersion is not a ValueError
                 raise _fail("structure", "a certificate in the token does not parse") from None
     digest_alg = si["digestAlgorithm"]
     if not asn1.algorithm_params_ok(digest_alg):
         raise _fail("bad_alg", "digest algorithm parameters must be absent or NULL")
     digest_oid = asn1.oid_str(digest_alg["algorithm"])
     listed = [asn1.oid_str(a["algorithm"]) for a in sd["digestAlgorithms"]]
-    if digest_oid not in listed or any(o not in asn1.HASHES_BY_OID for o in listed):
+    params_ok = all(asn1.algorithm_params_ok(a) for a in sd["digestAlgorithms"])
+    if digest_oid not in listed or any(o not in asn1.HASHES_BY_OID for o in listed) or not params_ok:
         raise _fail("structure", "digestAlgorithms does not list the signer's digest algorithm")
     if int(si["version"]) not in (1, 3) or si["unsignedAttrs"].isValue:
         raise _fail("structure", "unexpected SignerInfo version or unsigned attributes")
@@ -437,9 +439,19 @@ def verify_token(
         for cert in path[1:]:
             if not _is_ca(cert):
                 raise _fail("untrusted_certificate", "an issuing certificate is not a CA")
+        in_path = {_der(c) for c in path}
+        if any(_der(c) not in in_path for c in tok.certs):
+            # every certificate the token carries must be on the validated path, so no byte of it goes unchecked
+            raise _fail("structure", "the token carries a certificate that is not on its validated path")
         summary = summarize_tstinfo(tok.tst_der)
+    except VerificationError:
+        raise
     except MalformedError as exc:
         raise VerificationError(str(exc.args[0]), code="timestamp.verify.malformed") from None
+    except Exception as exc:  # fail closed: anything unexpected in hostile input is a rejection
+        raise VerificationError(
+            f"token could not be processed ({type(exc).__name__})", code="timestamp.verify.malformed"
+        ) from None
     nb, na = _validity(signer)
     if not nb <= summary.gen_time <= na:
         raise _fail("gentime_outside_validity", "genTime is outside the TSA certificate's validity (RFC 3161 §2.3)")
