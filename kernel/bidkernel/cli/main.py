@@ -43,8 +43,10 @@ def cli() -> None:
 
 def build_cli() -> click.Group:
     from bidkernel.cli import demo
+    from bidkernel.cli import sm2 as sm2_cli
 
     cli.add_command(demo.demo)
+    cli.add_command(sm2_cli.sm2_group)
     return cli
 
 
