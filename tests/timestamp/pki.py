@@ -135,3 +135,63 @@ def openssl_ts_config(
     path = dir / "openssl-tsa.cnf"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+_EXT = """
+[ca_ext]
+basicConstraints = critical, CA:true
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[tsa_ext]
+basicConstraints = critical, CA:false
+keyUsage = critical, digitalSignature, nonRepudiation
+extendedKeyUsage = critical, timeStamping
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[req]
+distinguished_name = dn
+[dn]
+"""
+
+
+@dataclass
+class Sm2Pki:
+    ca_key: Path
+    ca_cert: Path
+    tsa_key: Path
+    tsa_cert: Path
+
+    def load(self) -> tuple[x509.Certificate, x509.Certificate]:
+        return (
+            x509.load_pem_x509_certificate(self.ca_cert.read_bytes()),
+            x509.load_pem_x509_certificate(self.tsa_cert.read_bytes()),
+        )
+
+
+def make_sm2_pki(dir: Path, *, distid: bool = True) -> Sm2Pki:
+    """An SM2 root and an SM2 TSA certificate (SM2-with-SM3) made by the ``openssl`` CLI.
+
+    ``distid=True`` signs with ``-sigopt distid:1234567812345678`` (GM/T 0015); OpenSSL 3.0's own default
+    is an EMPTY ID."""
+    dir.mkdir(parents=True, exist_ok=True)
+    ext = dir / "ext.cnf"
+    ext.write_text(_EXT)
+    sig = ["-sigopt", "distid:1234567812345678"] if distid else []
+    p = Sm2Pki(dir / "sm2-ca.key", dir / "sm2-ca.pem", dir / "sm2-tsa.key", dir / "sm2-tsa.pem")
+    for key in (p.ca_key, p.tsa_key):
+        openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:SM2", "-out", str(key))
+    openssl(
+        "req", "-x509", "-new", "-key", str(p.ca_key), "-sm3", *sig, "-subj", "/O=bidkernel test/CN=SM2 Root",
+        "-days", "3650", "-config", str(ext), "-extensions", "ca_ext", "-out", str(p.ca_cert),
+    )  # fmt: skip
+    csr = dir / "sm2-tsa.csr"
+    openssl(
+        "req", "-new", "-key", str(p.tsa_key), "-sm3", "-subj", "/O=bidkernel test/CN=SM2 TSA", "-config", str(ext),
+        "-out", str(csr),
+    )  # fmt: skip
+    openssl(
+        "x509", "-req", "-in", str(csr), "-CA", str(p.ca_cert), "-CAkey", str(p.ca_key), "-sm3", *sig,
+        "-days", "365", "-extfile", str(ext), "-extensions", "tsa_ext", "-set_serial", "0x5151",
+        "-out", str(p.tsa_cert),
+    )  # fmt: skip
+    return p

@@ -209,10 +209,14 @@ def verify_signature(
 SM2_CERT_SIG = asn1.SM2_WITH_SM3
 
 
-def verify_issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
+def verify_issued_by(
+    child: x509.Certificate, parent: x509.Certificate, *, sm2_ids: tuple[bytes, ...] = (DEFAULT_SM2_ID,)
+) -> bool:
     """True if ``parent`` issued ``child``: names chain and the certificate signature verifies
-    (RFC 5280 §6.1.3 (a)(1), (a)(4)). SM2-with-SM3 certificate signatures use the default ID
-    (GM/T 0015 §7)."""
+    (RFC 5280 §6.1.3 (a)(1), (a)(4)). SM2-with-SM3 certificate signatures are checked with the IDs in
+    ``sm2_ids``, by default only "1234567812345678" (GM/T 0015); OpenSSL 3.0 signs certificates with an
+    EMPTY ID unless given ``-sigopt distid:1234567812345678``, so a deployment trusting such
+    certificates must list ``b""`` explicitly."""
     if child.issuer.public_bytes() != parent.subject.public_bytes():
         return False
     if child.signature_algorithm_oid.dotted_string == SM2_CERT_SIG:
@@ -220,11 +224,12 @@ def verify_issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
             return False
         try:
             sm2 = _sm2()
-        except ImportError:  # pragma: no cover
+            point = spki(parent).point
+            return any(
+                bool(sm2.verify(point, child.tbs_certificate_bytes, child.signature, id=i, fmt="der")) for i in sm2_ids
+            )
+        except Exception:  # an invalid point or an unloadable module: not issued by this parent
             return False
-        return bool(
-            sm2.verify(spki(parent).point, child.tbs_certificate_bytes, child.signature, id=DEFAULT_SM2_ID, fmt="der")
-        )
     try:
         child.verify_directly_issued_by(parent)
     except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):

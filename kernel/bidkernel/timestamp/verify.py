@@ -64,6 +64,7 @@ class Trust:
     untrusted: Sequence[x509.Certificate] = ()
     at: datetime | None = None
     sm2_id: bytes = DEFAULT_SM2_ID
+    cert_sm2_ids: tuple[bytes, ...] = (DEFAULT_SM2_ID,)
 
     @classmethod
     def from_files(
@@ -77,6 +78,9 @@ class Trust:
         anchors = x509.load_pem_x509_certificates(Path(cafile).read_bytes())
         extra = x509.load_pem_x509_certificates(Path(untrusted).read_bytes()) if untrusted else []
         return cls(anchors, extra, at, sm2_id)
+
+    def _issued(self, child: x509.Certificate, parent: x509.Certificate) -> bool:
+        return verify_issued_by(child, parent, sm2_ids=self.cert_sm2_ids)
 
 
 @dataclass(frozen=True)
@@ -380,11 +384,11 @@ def _build_path(signer: x509.Certificate, trust: Trust, extra: Sequence[x509.Cer
     for _ in range(MAX_CHAIN):
         if _der(current) in anchors:
             return path
-        parent = next((a for a in anchors.values() if verify_issued_by(current, a)), None)
+        parent = next((a for a in anchors.values() if trust._issued(current, a)), None)
         if parent is not None:
             path.append(parent)
             return path
-        parent = next((c for c in intermediates if c not in path and _is_ca(c) and verify_issued_by(current, c)), None)
+        parent = next((c for c in intermediates if c not in path and _is_ca(c) and trust._issued(current, c)), None)
         if parent is None:
             break
         path.append(parent)
