@@ -44,9 +44,11 @@ def cli() -> None:
 def build_cli() -> click.Group:
     from bidkernel.cli import demo
     from bidkernel.cli import sm2 as sm2_cli
+    from bidkernel.cli import ts as ts_cli
 
     cli.add_command(demo.demo)
     cli.add_command(sm2_cli.sm2_group)
+    cli.add_command(ts_cli.ts_group)
     return cli
 
 

@@ -261,6 +261,16 @@ def _parse_token(token: bytes) -> _Token:
     )
 
 
+def describe_token(token: bytes) -> TSTInfoSummary:
+    """What a token *says*, without verifying it (display only: ``ts reply -in ... -text``)."""
+    try:
+        return summarize_tstinfo(_parse_token(token).tst_der)
+    except VerificationError:
+        raise
+    except MalformedError as exc:
+        raise VerificationError(str(exc.args[0]), code="timestamp.verify.malformed") from None
+
+
 def _attrs(si: Any) -> dict[str, list[bytes]]:
     out: dict[str, list[bytes]] = {}
     for attr in si["signedAttrs"]:
