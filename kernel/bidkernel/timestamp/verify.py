@@ -26,6 +26,7 @@ Revocation (CRL/OCSP) is not checked here.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
 from bidkernel.timestamp import asn1, der
@@ -237,7 +239,12 @@ def _parse_token(token: bytes) -> _Token:
     if sd["certificates"].isValue:
         for raw in sd["certificates"]:
             try:
-                certs.append(x509.load_der_x509_certificate(bytes(raw)))
+                with warnings.catch_warnings():
+                    # RFC 5280 §4.1.2.2: a non-positive serial makes cryptography warn; here it rejects
+                    warnings.simplefilter("error", CryptographyDeprecationWarning)
+                    cert = x509.load_der_x509_certificate(bytes(raw))
+                    _ = cert.serial_number, cert.not_valid_before_utc, cert.not_valid_after_utc
+                certs.append(cert)
             except Exception:  # InvalidVersion is not a ValueError
                 raise _fail("structure", "a certificate in the token does not parse") from None
     digest_alg = si["digestAlgorithm"]
