@@ -7,6 +7,7 @@ Everything written here is read back by pyasn1 (``asn1.py``) and by OpenSSL in t
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 
 # Universal tags (X.680 §8.4) and the constructed bit.
@@ -65,8 +66,9 @@ def octet_string(value: bytes) -> bytes:
     return tlv(OCTET_STRING, value)
 
 
+@functools.lru_cache(maxsize=1024)
 def oid(dotted: str) -> bytes:
-    """OBJECT IDENTIFIER from dotted form (X.690 §8.19)."""
+    """OBJECT IDENTIFIER from dotted form (X.690 §8.19); memoised, the TSA uses a handful."""
     arcs = [int(a) for a in dotted.split(".")]
     if len(arcs) < 2 or arcs[0] > 2 or (arcs[0] < 2 and arcs[1] >= 40) or any(a < 0 for a in arcs):
         raise ValueError(f"not an object identifier: {dotted!r}")
@@ -100,6 +102,7 @@ def generalized_time(moment: datetime, *, digits: int = 3) -> bytes:
     return tlv(GENERALIZED_TIME, (text + "Z").encode("ascii"))
 
 
+@functools.lru_cache(maxsize=256)
 def algorithm(dotted: str, *, null_params: bool = False) -> bytes:
     """AlgorithmIdentifier (RFC 5280 §4.1.1.2); parameters absent unless ``null_params``."""
     return seq(oid(dotted), null()) if null_params else seq(oid(dotted))

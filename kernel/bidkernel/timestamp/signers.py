@@ -12,6 +12,7 @@ Signers never expose key material: their ``repr`` names the profile and a public
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 from dataclasses import dataclass
@@ -148,10 +149,15 @@ class PublicKeyInfo:
 
 def spki(cert: x509.Certificate) -> PublicKeyInfo:
     """Read the certificate's SPKI without asking ``cryptography`` to load the key (it has no SM2)."""
+    return _spki(cert.tbs_certificate_bytes)
+
+
+@functools.lru_cache(maxsize=256)
+def _spki(tbs_der: bytes) -> PublicKeyInfo:
     from pyasn1.codec.der import decoder
     from pyasn1_modules import rfc5280
 
-    tbs, _ = decoder.decode(cert.tbs_certificate_bytes, asn1Spec=rfc5280.TBSCertificate())
+    tbs, _ = decoder.decode(tbs_der, asn1Spec=rfc5280.TBSCertificate())
     info = tbs["subjectPublicKeyInfo"]
     alg = asn1.oid_str(info["algorithm"]["algorithm"])
     curve: str | None = None
@@ -164,6 +170,13 @@ def spki(cert: x509.Certificate) -> PublicKeyInfo:
 
 
 def is_sm2_key(cert: x509.Certificate) -> bool:
+    if cert.public_key_algorithm_oid.dotted_string != asn1.EC_PUBLIC_KEY:
+        return False
+    try:
+        cert.public_key()  # cryptography loads every EC curve it knows, and SM2 is not one of them
+        return False
+    except (ValueError, UnsupportedAlgorithm):
+        pass
     info = spki(cert)
     return info.algorithm == asn1.EC_PUBLIC_KEY and info.curve == asn1.SM2_CURVE
 
