@@ -106,3 +106,47 @@ def test_usage_errors(tmp_path: Path) -> None:
     res = bk("reply", "-queryfile", __file__, check=False)
     assert res.returncode == 2 and b"-inkey" in res.stderr
     assert not (tmp_path / "q").exists()  # nothing written on error
+
+
+def test_ts_serve_answers_openssl_over_http(tmp_path: Path, cfg: Path, ca: Issued) -> None:
+    import socket
+    import time
+    import urllib.request
+
+    from support import free_port
+
+    port = free_port()
+    exe = shutil.which("bidkernel")
+    assert exe
+    proc = subprocess.Popen(
+        [exe, "ts", "serve", "-config", str(cfg), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else b""
+                assert time.monotonic() < deadline, "bidkernel ts serve did not start"
+                time.sleep(0.1)
+        (tmp_path / "d").write_bytes(b"bid")
+        q, r = tmp_path / "q", tmp_path / "r"
+        openssl("ts", "-query", "-data", str(tmp_path / "d"), "-sha256", "-cert", "-out", str(q))
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/tsa",
+            data=q.read_bytes(),
+            method="POST",
+            headers={"Content-Type": "application/timestamp-query"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.headers["Content-Type"] == "application/timestamp-reply"
+            r.write_bytes(resp.read())
+        res = openssl("ts", "-verify", "-in", str(r), "-queryfile", str(q), "-CAfile", str(ca.cert_path), check=False)
+        assert res.returncode == 0, res.stderr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
