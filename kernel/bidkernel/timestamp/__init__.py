@@ -10,6 +10,8 @@ The calls other components make (receipts, the closing checkpoint, opening recor
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from bidkernel.timestamp.clock import ClockStatus, ReferenceSample, TimeReading, TimeReference, TrustedClock
 from bidkernel.timestamp.errors import (
     ConfigError,
@@ -31,6 +33,16 @@ from bidkernel.timestamp.verify import (
     verify_token,
 )
 
+
+class Stamper(Protocol):
+    """What receipts, the closing checkpoint and opening records call: the kernel's own
+    :class:`TimeStampAuthority` or a :class:`bidkernel.timestamp.client.TSAClient` (later a plugin)."""
+
+    def stamp(self, data_or_digest: bytes | Digest) -> bytes:
+        """A DER TimeStampToken over ``data`` (hashed by the stamper) or a caller's :class:`Digest`."""
+        ...
+
+
 __all__ = [
     "ClockStatus",
     "ConfigError",
@@ -38,6 +50,7 @@ __all__ = [
     "MalformedError",
     "ReferenceSample",
     "ReplySummary",
+    "Stamper",
     "TSAUnavailable",
     "TSTInfoSummary",
     "TimeReading",
