@@ -208,3 +208,32 @@ def test_no_reference_answer_no_time() -> None:
     with pytest.raises(UntrustedTimeError) as e:
         clock.now()
     assert e.value.code == "clock.no_reference_time"
+
+
+class CountingReference:
+    """Wraps a real TSAReference and counts the queries (to check the clock does not hammer the TSA)."""
+
+    def __init__(self, inner: TSAReference) -> None:
+        self.inner, self.calls, self.name = inner, 0, inner.name
+
+    def sample(self):
+        self.calls += 1
+        return self.inner.sample()
+
+
+def test_reference_confirms_a_step_once_not_per_reading(reference_tsa) -> None:
+    url, trust = reference_tsa
+    import time
+
+    offset = [0.0]
+    ref = CountingReference(TSAReference(TSAClient([TSAEndpoint(url, trust)], timeout=2, retries=0)))
+    clock = TrustedClock(reference=ref, system=lambda: time.time() + offset[0], resync_interval=60)
+    clock.read()
+    assert ref.calls == 1
+    offset[0] = -300.0
+    for _ in range(50):
+        clock.read()
+    assert ref.calls == 2  # one confirmation for the step, then only reported
+    offset[0] = +300.0  # a new step is confirmed again
+    clock.read()
+    assert ref.calls == 3

@@ -150,3 +150,15 @@ def test_repr_and_errors_carry_no_key_material(authority: TimeStampAuthority, ts
     )
     for t in texts:
         assert f"{priv:x}" not in t.lower() and body[:40] not in t and raw.hex()[-40:] not in t
+
+
+def test_serial_store_failure_is_system_failure_and_nothing_issued(tsa_cert: Issued, tmp_path: Path) -> None:
+    from bidkernel.timestamp.serials import SqliteSerialCounter
+
+    serials = SqliteSerialCounter(tmp_path / "s.sqlite", block=1)
+    auth = build_authority(tsa_cert, tmp_path / "unused.sqlite")
+    auth.serials = serials
+    assert parse_reply(auth.respond(GOOD)).status == 0
+    serials._db.close()  # the store goes away under the TSA
+    rep = parse_reply(auth.respond(GOOD))
+    assert rep.status == 2 and rep.fail_info == ("systemFailure",) and rep.token is None

@@ -129,6 +129,7 @@ class TrustedClock:
         self._last_skew: float | None = None
         self._last_offset: float | None = None
         self._last_error: str | None = None
+        self._confirmed_skew: float | None = None
         if reference is None:
             self._anchor_to_system()
 
@@ -227,7 +228,11 @@ class TrustedClock:
         if self._reference is None:
             self._last_error = msg
             raise UntrustedTimeError(msg + "; refusing until it agrees again", code="clock.skew", skew=skew)
-        # reference mode: trusted time does not come from the system clock; confirm it with the reference
+        # reference mode: trusted time does not come from the system clock; confirm it with the reference,
+        # once per step (a skew already confirmed by a recent reference answer is only reported)
+        recent = self._last_sync_mono is not None and m - self._last_sync_mono < self.resync_interval
+        if recent and self._confirmed_skew is not None and abs(skew - self._confirmed_skew) <= self.max_skew:
+            return
         try:
             offset = self.sync()
         except TimestampError as exc:
@@ -239,6 +244,7 @@ class TrustedClock:
             raise UntrustedTimeError(
                 msg + f"; the reference moved trusted time by {offset:+.3f} s", code="clock.skew", skew=skew
             )
+        self._confirmed_skew = skew
         self._last_error = msg + " (trusted time confirmed by the reference)"
 
     def now(self) -> datetime:

@@ -187,6 +187,9 @@ class TimeStampAuthority:
             token = self._issue(alg_der, hash_alg, digest, nonce=nonce, cert_req=cert_req, policy=policy)
         except Rejection as rej:
             return rejection_response(rej.fail, rej.text)
+        except Exception:  # never a 500 for a request: RFC 3161 has an answer for internal failures
+            log.exception("TSA failed on a request")
+            return rejection_response("systemFailure", "internal error")
         return der.seq(der.seq(der.integer(GRANTED)), token)
 
     def _parse(self, request: bytes) -> tuple[bytes, asn1.HashAlgorithm, bytes, int | None, bool, str]:
