@@ -105,7 +105,9 @@ def test_wrong_content_type_is_problem_json(ctype: str | None, url: str) -> None
 def test_get_is_not_allowed(url: str) -> None:
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(url, timeout=5)
-    assert e.value.code == 405
+    assert e.value.code == 405 and e.value.headers["Allow"] == "POST"
+    assert e.value.headers["Content-Type"] == "application/problem+json"
+    assert orjson.loads(e.value.read())["type"] == "urn:bidkernel:problem:method-not-allowed"
 
 
 def test_nonce_echoed_cert_req_honoured_policy_chosen(authority: TimeStampAuthority, url: str) -> None:

@@ -3,7 +3,8 @@
 * ``Content-Type: application/timestamp-query`` in, ``application/timestamp-reply`` out (status 200 for
   every TimeStampResp, granted or rejected: RFC 3161 defines the rejection inside the reply).
 * Only where RFC 3161 has no answer is there an HTTP error, as problem+json: a wrong content type (415,
-  ``urn:bidkernel:problem:tsa-content-type``). A body over the size limit is not read further and gets a
+  ``urn:bidkernel:problem:tsa-content-type``) and another method (405, ``...:method-not-allowed``).
+  A body over the size limit is not read further and gets a
   TimeStampResp rejection with failInfo badDataFormat.
 * Signing and the serial store run in the thread pool so the event loop never blocks.
 """
@@ -26,6 +27,10 @@ def tsa_routes(authority: TimeStampAuthority, *, path: str = "/tsa") -> list[Rou
     """The routes serving ``authority`` at ``path`` (include them in the kernel's Starlette app)."""
 
     async def timestamp(request: Request) -> Response:
+        if request.method != "POST":
+            resp = problem(405, "method-not-allowed", "Method not allowed", "the TSA takes POST (RFC 3161 §3.4)")
+            resp.headers["Allow"] = "POST"
+            return resp
         ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if ctype != QUERY_TYPE:
             return problem(
@@ -43,4 +48,5 @@ def tsa_routes(authority: TimeStampAuthority, *, path: str = "/tsa") -> list[Rou
         reply = await run_in_threadpool(authority.respond, bytes(body))
         return Response(reply, media_type=REPLY_TYPE)
 
-    return [Route(path, timestamp, methods=["POST"], name="tsa")]
+    methods = ["POST", "GET", "PUT", "DELETE", "PATCH"]
+    return [Route(path, timestamp, methods=methods, name="tsa")]
