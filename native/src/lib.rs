@@ -6,6 +6,7 @@
 pub mod cpu;
 pub mod gm_sm2;
 pub mod sm3;
+pub mod sm4;
 
 #[cfg(feature = "python")]
 mod py;

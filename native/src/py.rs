@@ -37,24 +37,376 @@ fn register_info(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 // ===================================================================== SM3 / HMAC-SM3
 
+use std::path::PathBuf;
+
+use pyo3::exceptions::PyValueError;
+use pyo3::types::{PyBytes, PyType};
+
+/// Inputs at least this long are processed with the GIL released.
+const DETACH_MIN: usize = 1 << 16;
+
 /// SM3 digest of `data` (GB/T 32905). Large inputs are hashed with the GIL released.
 #[pyfunction]
 fn sm3_digest(py: Python<'_>, data: &[u8]) -> [u8; 32] {
-    if data.len() >= 1 << 16 {
+    if data.len() >= DETACH_MIN {
         py.detach(|| crate::sm3::digest(data))
     } else {
         crate::sm3::digest(data)
     }
 }
 
+/// Incremental SM3 hasher.
+#[pyclass(name = "Sm3Hasher", module = "bidkernel._native")]
+#[derive(Clone)]
+struct Sm3Hasher {
+    inner: crate::sm3::Hasher,
+}
+
+#[pymethods]
+impl Sm3Hasher {
+    #[new]
+    fn new() -> Self {
+        Sm3Hasher {
+            inner: crate::sm3::Hasher::new(),
+        }
+    }
+
+    /// Absorbs `data` (GIL released for large inputs).
+    fn update(&mut self, py: Python<'_>, data: &[u8]) {
+        let inner = &mut self.inner;
+        if data.len() >= DETACH_MIN {
+            py.detach(|| inner.update(data))
+        } else {
+            inner.update(data)
+        }
+    }
+
+    /// Digest of everything absorbed so far (the hasher stays usable).
+    fn digest(&self) -> [u8; 32] {
+        self.inner.digest()
+    }
+
+    /// An independent copy of the current state.
+    fn copy(&self) -> Self {
+        self.clone()
+    }
+}
+
+/// SM3 of a file, streamed with the GIL released.
+#[pyfunction]
+fn sm3_file(py: Python<'_>, path: PathBuf) -> PyResult<[u8; 32]> {
+    Ok(py.detach(|| crate::sm3::digest_file(&path))?)
+}
+
+/// SM3 of many buffers: one call, GIL released once, rayon across cores.
+#[pyfunction]
+fn sm3_digest_many<'py>(py: Python<'py>, buffers: Vec<Bound<'py, PyBytes>>) -> Vec<[u8; 32]> {
+    let slices: Vec<&[u8]> = buffers.iter().map(|b| b.as_bytes()).collect();
+    py.detach(|| crate::sm3::digest_many(&slices))
+}
+
+/// SM3 of many files: one call, GIL released once; an OSError instance for each unreadable file.
+#[pyfunction]
+fn sm3_files(py: Python<'_>, paths: Vec<PathBuf>) -> Vec<Py<PyAny>> {
+    let results = py.detach(|| crate::sm3::digest_files(&paths));
+    results
+        .into_iter()
+        .map(|r| match r {
+            Ok(d) => PyBytes::new(py, &d).into_any().unbind(),
+            Err(e) => PyErr::from(e).into_value(py).into_any(),
+        })
+        .collect()
+}
+
+/// HMAC-SM3 (RFC 2104 with SM3).
+#[pyfunction]
+fn hmac_sm3(py: Python<'_>, key: &[u8], data: &[u8]) -> [u8; 32] {
+    if data.len() >= DETACH_MIN {
+        py.detach(|| crate::sm3::hmac(key, data))
+    } else {
+        crate::sm3::hmac(key, data)
+    }
+}
+
+/// Constant-time check of a (possibly left-truncated, >= 16 bytes) HMAC-SM3 tag.
+#[pyfunction]
+fn hmac_sm3_verify(py: Python<'_>, key: &[u8], data: &[u8], tag: &[u8]) -> bool {
+    if data.len() >= DETACH_MIN {
+        py.detach(|| crate::sm3::hmac_verify(key, data, tag))
+    } else {
+        crate::sm3::hmac_verify(key, data, tag)
+    }
+}
+
 fn register_sm3(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sm3_digest, m)?)?;
+    m.add_class::<Sm3Hasher>()?;
+    m.add_function(wrap_pyfunction!(sm3_file, m)?)?;
+    m.add_function(wrap_pyfunction!(sm3_digest_many, m)?)?;
+    m.add_function(wrap_pyfunction!(sm3_files, m)?)?;
+    m.add_function(wrap_pyfunction!(hmac_sm3, m)?)?;
+    m.add_function(wrap_pyfunction!(hmac_sm3_verify, m)?)?;
     Ok(())
 }
 
 // ===================================================================== SM4
 
-fn register_sm4(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use crate::sm4::{Error as Sm4Error, Mode as Sm4Mode};
+
+/// An exception class of `bidkernel.crypto.errors` (ValueError if that module cannot be loaded).
+fn crypto_exc(py: Python<'_>, name: &str, msg: String) -> PyErr {
+    let cls = py
+        .import("bidkernel.crypto.errors")
+        .and_then(|m| m.getattr(name))
+        .and_then(|c| c.cast_into::<PyType>().map_err(PyErr::from));
+    match cls {
+        Ok(c) => PyErr::from_type(c, msg),
+        Err(_) => PyValueError::new_err(msg),
+    }
+}
+
+/// Maps SM4 errors to Python; messages never contain key material.
+fn sm4_err(py: Python<'_>, e: Sm4Error) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        Sm4Error::InvalidKeyLength => crypto_exc(py, "InvalidKey", msg),
+        Sm4Error::DecryptionFailed => crypto_exc(py, "InvalidPadding", msg),
+        Sm4Error::InvalidTag => crypto_exc(py, "InvalidTag", msg),
+        Sm4Error::Io(io) => PyErr::from(io),
+        Sm4Error::InvalidIvLength
+        | Sm4Error::InvalidTagLength
+        | Sm4Error::InvalidLength
+        | Sm4Error::UnknownMode => PyValueError::new_err(msg),
+    }
+}
+
+/// Runs `f` with the GIL released when `len` is large, and maps its error.
+fn sm4_run<T: Send>(
+    py: Python<'_>,
+    len: usize,
+    f: impl FnOnce() -> Result<T, Sm4Error> + Send,
+) -> PyResult<T> {
+    let r = if len >= DETACH_MIN { py.detach(f) } else { f() };
+    r.map_err(|e| sm4_err(py, e))
+}
+
+fn sm4_mode(mode: &str) -> PyResult<Sm4Mode> {
+    Sm4Mode::parse(mode).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+/// SM4 encryption of one 16-byte block.
+#[pyfunction]
+fn sm4_encrypt_block(py: Python<'_>, key: &[u8], block: &[u8]) -> PyResult<[u8; 16]> {
+    sm4_run(py, 0, || crate::sm4::encrypt_block(key, block))
+}
+
+/// SM4 decryption of one 16-byte block.
+#[pyfunction]
+fn sm4_decrypt_block(py: Python<'_>, key: &[u8], block: &[u8]) -> PyResult<[u8; 16]> {
+    sm4_run(py, 0, || crate::sm4::decrypt_block(key, block))
+}
+
+/// SM4-CBC encryption (PKCS#7 when `padding`).
+#[pyfunction]
+fn sm4_cbc_encrypt(
+    py: Python<'_>,
+    key: &[u8],
+    iv: &[u8],
+    data: &[u8],
+    padding: bool,
+) -> PyResult<Vec<u8>> {
+    sm4_run(py, data.len(), || {
+        crate::sm4::cbc_encrypt(key, iv, data, padding)
+    })
+}
+
+/// SM4-CBC decryption (PKCS#7 removal when `padding`).
+#[pyfunction]
+fn sm4_cbc_decrypt(
+    py: Python<'_>,
+    key: &[u8],
+    iv: &[u8],
+    data: &[u8],
+    padding: bool,
+) -> PyResult<Vec<u8>> {
+    sm4_run(py, data.len(), || {
+        crate::sm4::cbc_decrypt(key, iv, data, padding)
+    })
+}
+
+/// SM4-CTR (128-bit big-endian counter); encryption and decryption alike.
+#[pyfunction]
+fn sm4_ctr(py: Python<'_>, key: &[u8], iv: &[u8], data: &[u8]) -> PyResult<Vec<u8>> {
+    sm4_run(py, data.len(), || crate::sm4::ctr_xor(key, iv, data))
+}
+
+/// SM4-GCM encryption: (ciphertext, 16-byte tag).
+#[pyfunction]
+fn sm4_gcm_encrypt(
+    py: Python<'_>,
+    key: &[u8],
+    iv: &[u8],
+    aad: &[u8],
+    data: &[u8],
+) -> PyResult<(Vec<u8>, [u8; 16])> {
+    sm4_run(py, data.len(), || {
+        crate::sm4::gcm_encrypt(key, iv, aad, data)
+    })
+}
+
+/// SM4-GCM decryption; InvalidTag when the tag does not match.
+#[pyfunction]
+fn sm4_gcm_decrypt(
+    py: Python<'_>,
+    key: &[u8],
+    iv: &[u8],
+    aad: &[u8],
+    data: &[u8],
+    tag: &[u8],
+) -> PyResult<Vec<u8>> {
+    sm4_run(py, data.len(), || {
+        crate::sm4::gcm_decrypt(key, iv, aad, data, tag)
+    })
+}
+
+/// SM4-CCM encryption: (ciphertext, tag of `tag_len` bytes).
+#[pyfunction]
+fn sm4_ccm_encrypt(
+    py: Python<'_>,
+    key: &[u8],
+    nonce: &[u8],
+    aad: &[u8],
+    data: &[u8],
+    tag_len: usize,
+) -> PyResult<(Vec<u8>, Vec<u8>)> {
+    sm4_run(py, data.len(), || {
+        crate::sm4::ccm_encrypt(key, nonce, aad, data, tag_len)
+    })
+}
+
+/// SM4-CCM decryption; InvalidTag when the tag does not match.
+#[pyfunction]
+fn sm4_ccm_decrypt(
+    py: Python<'_>,
+    key: &[u8],
+    nonce: &[u8],
+    aad: &[u8],
+    data: &[u8],
+    tag: &[u8],
+) -> PyResult<Vec<u8>> {
+    sm4_run(py, data.len(), || {
+        crate::sm4::ccm_decrypt(key, nonce, aad, data, tag)
+    })
+}
+
+/// Streams file `input` encrypted into `output` (atomically); returns bytes written.
+#[pyfunction]
+fn sm4_encrypt_file(
+    py: Python<'_>,
+    mode: &str,
+    key: &[u8],
+    iv: &[u8],
+    aad: &[u8],
+    input: PathBuf,
+    output: PathBuf,
+) -> PyResult<u64> {
+    let mode = sm4_mode(mode)?;
+    sm4_run(py, usize::MAX, || {
+        crate::sm4::encrypt_file(mode, key, iv, aad, &input, &output)
+    })
+}
+
+/// Streams file `input` decrypted into `output`, which appears only if padding/tag verify.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn sm4_decrypt_file(
+    py: Python<'_>,
+    mode: &str,
+    key: &[u8],
+    iv: &[u8],
+    aad: &[u8],
+    tag: Option<&[u8]>,
+    input: PathBuf,
+    output: PathBuf,
+) -> PyResult<u64> {
+    let mode = sm4_mode(mode)?;
+    sm4_run(py, usize::MAX, || {
+        crate::sm4::decrypt_file(mode, key, iv, aad, tag, &input, &output)
+    })
+}
+
+type BatchTuple<'py> = (
+    Bound<'py, PyBytes>,
+    String,
+    Bound<'py, PyBytes>,
+    Bound<'py, PyBytes>,
+    Option<Bound<'py, PyBytes>>,
+    Option<Bound<'py, PyBytes>>,
+    Option<PathBuf>,
+    Option<PathBuf>,
+);
+
+/// Batch SM4 decryption. Each item: (key, mode, iv, aad, tag|None, data|None, in_path|None,
+/// out_path|None). One call, GIL released once, rayon across cores. Result per item: plaintext
+/// bytes, bytes written (int) when out_path is set, or an exception instance.
+#[pyfunction]
+fn sm4_decrypt_batch<'py>(py: Python<'py>, items: Vec<BatchTuple<'py>>) -> Vec<Py<PyAny>> {
+    let mut results: Vec<Option<Result<crate::sm4::Output, Sm4Error>>> =
+        Vec::with_capacity(items.len());
+    let mut good = Vec::with_capacity(items.len());
+    let mut slots = Vec::with_capacity(items.len());
+    for (key, mode, iv, aad, tag, data, in_path, out_path) in &items {
+        let input = match (data, in_path) {
+            (Some(d), None) => Ok(crate::sm4::Input::Data(d.as_bytes())),
+            (None, Some(p)) => Ok(crate::sm4::Input::File(p.clone())),
+            _ => Err(Sm4Error::InvalidLength),
+        };
+        match (Sm4Mode::parse(mode), input) {
+            (Ok(mode), Ok(input)) => {
+                slots.push(results.len());
+                results.push(None);
+                good.push(crate::sm4::BatchItem {
+                    key: key.as_bytes(),
+                    mode,
+                    iv: iv.as_bytes(),
+                    aad: aad.as_bytes(),
+                    tag: tag.as_ref().map(|t| t.as_bytes()),
+                    input,
+                    output: out_path.clone(),
+                });
+            }
+            (Err(e), _) | (_, Err(e)) => results.push(Some(Err(e))),
+        }
+    }
+    let done = py.detach(|| crate::sm4::decrypt_batch(&good));
+    for (slot, r) in slots.into_iter().zip(done) {
+        results[slot] = Some(r);
+    }
+    results
+        .into_iter()
+        .map(|r| match r.expect("every slot filled") {
+            Ok(crate::sm4::Output::Data(d)) => PyBytes::new(py, &d).into_any().unbind(),
+            Ok(crate::sm4::Output::Written(n)) => {
+                n.into_pyobject(py).expect("int").into_any().unbind()
+            }
+            Err(e) => sm4_err(py, e).into_value(py).into_any(),
+        })
+        .collect()
+}
+
+fn register_sm4(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(sm4_encrypt_block, m)?)?;
+    m.add_function(wrap_pyfunction!(sm4_decrypt_block, m)?)?;
+    m.add_function(wrap_pyfunction!(sm4_cbc_encrypt, m)?)?;
+    m.add_function(wrap_pyfunction!(sm4_cbc_decrypt, m)?)?;
+    m.add_function(wrap_pyfunction!(sm4_ctr, m)?)?;
+    m.add_function(wrap_pyfunction!(sm4_gcm_encrypt, m)?)?;
+    m.add_function(wrap_pyfunction!(sm4_gcm_decrypt, m)?)?;
+    m.add_function(wrap_pyfunction!(sm4_ccm_encrypt, m)?)?;
+    m.add_function(wrap_pyfunction!(sm4_ccm_decrypt, m)?)?;
+    m.add_function(wrap_pyfunction!(sm4_encrypt_file, m)?)?;
+    m.add_function(wrap_pyfunction!(sm4_decrypt_file, m)?)?;
+    m.add_function(wrap_pyfunction!(sm4_decrypt_batch, m)?)?;
     Ok(())
 }
 
