@@ -237,3 +237,29 @@ def test_reference_confirms_a_step_once_not_per_reading(reference_tsa) -> None:
     offset[0] = +300.0  # a new step is confirmed again
     clock.read()
     assert ref.calls == 3
+
+
+def test_resync_with_a_slow_reference_does_not_hold_up_readers(reference_tsa) -> None:
+    import time
+
+    from support import slow_app
+
+    url, trust = reference_tsa
+    base = time.monotonic()
+    shift = [0.0]
+    client = TSAClient([TSAEndpoint(url, trust)], timeout=3, total_timeout=3, retries=0)
+    clock = TrustedClock(
+        reference=TSAReference(client),
+        monotonic=lambda: time.monotonic() - base + shift[0],
+        resync_interval=10,
+        grace=60,
+    )
+    clock.read()
+    with serve(slow_app(2.0)) as slow_base:
+        client.endpoints = (TSAEndpoint(slow_base + "/tsa", trust),)
+        shift[0] = 11.0  # a resync is due; the reference now takes 2 s to (not) answer
+        t0 = time.monotonic()
+        for _ in range(20):
+            clock.read()
+        assert time.monotonic() - t0 < 0.5  # readers went on with the current anchor
+        assert clock.status().trusted

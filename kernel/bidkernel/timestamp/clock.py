@@ -16,7 +16,8 @@ previous one).
 * **Reference mode**: the anchor comes from a time reference, in practice an external RFC 3161 TSA
   (:class:`bidkernel.timestamp.client.TSAReference`): ``genTime`` placed at the midpoint of the round
   trip, uncertainty = half the round trip + the TSA's stated accuracy. The reference is re-queried every
-  ``resync_interval``; if it stays unreachable for longer than ``grace`` the clock refuses. A system clock
+  ``resync_interval`` (in a background thread, so readers never wait on the network while the anchor is
+  within ``grace``); if it stays unreachable for longer than ``grace`` the clock refuses. A system clock
   that disagrees with trusted time is re-checked against the reference at once: if the reference
   confirms trusted time the skew is only reported (:meth:`status`), otherwise the clock refuses.
 
@@ -109,6 +110,7 @@ class TrustedClock:
         resync_interval: float = 60.0,
         grace: float = 300.0,
         drift_ppm: float = 200.0,
+        background_sync: bool = True,
     ) -> None:
         if max_skew <= 0 or system_accuracy < 0 or resync_interval <= 0 or grace < resync_interval:
             raise ValueError("clock bounds: max_skew > 0, system_accuracy >= 0, 0 < resync_interval <= grace")
@@ -121,6 +123,9 @@ class TrustedClock:
         self.grace = grace
         self._drift = drift_ppm * 1e-6
         self._lock = threading.RLock()
+        self._sync_lock = threading.Lock()
+        self._background: threading.Thread | None = None
+        self.background_sync = background_sync
         self._anchor_wall: float | None = None
         self._anchor_mono = 0.0
         self._anchor_unc = 0.0
@@ -150,28 +155,55 @@ class TrustedClock:
 
     def sync(self) -> float:
         """Query the reference once and re-anchor; return its offset from the previous trusted time
-        (seconds; 0.0 on the first sync). Raises :class:`TimestampError` if the reference fails."""
+        (seconds; 0.0 on the first sync). Raises :class:`TimestampError` if the reference fails.
+        The network round trip happens outside the clock's lock, so readers are not held up."""
         if self._reference is None:
             raise TimestampError("this clock has no time reference", code="clock.no_reference")
-        with self._lock:
+        with self._sync_lock:
             m0 = self._mono()
             try:
                 sample = self._reference.sample()
             except TimestampError as exc:
-                self._last_error = f"{self._reference.name}: {exc}"
+                with self._lock:
+                    self._last_error = f"{self._reference.name}: {exc}"
                 raise
             m1 = self._mono()
-            mid = (m0 + m1) / 2
-            offset = 0.0
-            if self._anchor_wall is not None:
-                predicted, _ = self._projected(mid)
-                offset = sample.time - predicted
-            self._anchor_wall, self._anchor_mono = sample.time, mid
-            self._anchor_unc = (m1 - m0) / 2 + sample.accuracy
-            self._last_sync_mono = m1
-            self._last_offset = offset
-            self._last_error = None
-            return offset
+            with self._lock:
+                mid = (m0 + m1) / 2
+                offset = 0.0
+                if self._anchor_wall is not None:
+                    predicted, _ = self._projected(mid)
+                    offset = sample.time - predicted
+                self._anchor_wall, self._anchor_mono = sample.time, mid
+                self._anchor_unc = (m1 - m0) / 2 + sample.accuracy
+                self._last_sync_mono = m1
+                self._last_offset = offset
+                self._last_error = None
+                return offset
+
+    def _sync_quietly(self) -> None:
+        try:
+            self.sync()
+        except TimestampError:
+            pass  # recorded in last_error; judged against the grace period by read()
+        finally:
+            self._background = None
+
+    def _maybe_resync(self) -> None:
+        """Re-query the reference when due: in the background while the current anchor is still within
+        the grace period, in the caller's thread when there is no anchor or the grace is used up."""
+        m = self._mono()
+        last = self._last_sync_mono
+        if last is not None and m - last < self.resync_interval:
+            return
+        if self._anchor_wall is None or last is None or m - last > self.grace or not self.background_sync:
+            self._sync_quietly()
+            return
+        with self._lock:
+            if self._background is not None:
+                return
+            self._background = threading.Thread(target=self._sync_quietly, name="bidkernel-clock-sync", daemon=True)
+            self._background.start()
 
     def reset_to_system(self) -> None:
         """Operator action: take the system clock as trusted again (system mode only), e.g. after
@@ -186,16 +218,11 @@ class TrustedClock:
     # --- reading ----------------------------------------------------------------------------------
     def read(self) -> TimeReading:
         """The trusted time now, or :class:`UntrustedTimeError` (which callers must turn into a refusal)."""
+        if self._reference is not None:
+            self._maybe_resync()
         with self._lock:
             m = self._mono()
             if self._reference is not None:
-                due = self._last_sync_mono is None or m - self._last_sync_mono >= self.resync_interval
-                if due:
-                    try:
-                        self.sync()
-                    except TimestampError:
-                        pass  # judged below against the grace period
-                    m = self._mono()
                 if self._anchor_wall is None or self._last_sync_mono is None:
                     raise UntrustedTimeError(
                         f"no trusted time: the time reference has not answered ({self._last_error})",
