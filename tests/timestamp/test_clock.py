@@ -251,6 +251,7 @@ def test_resync_with_a_slow_reference_does_not_hold_up_readers(reference_tsa) ->
     clock = TrustedClock(
         reference=TSAReference(client),
         monotonic=lambda: time.monotonic() - base + shift[0],
+        system=lambda: time.time() + shift[0],  # 11 s pass on both clocks at once
         resync_interval=10,
         grace=60,
     )
@@ -263,3 +264,21 @@ def test_resync_with_a_slow_reference_does_not_hold_up_readers(reference_tsa) ->
             clock.read()
         assert time.monotonic() - t0 < 0.5  # readers went on with the current anchor
         assert clock.status().trusted
+
+
+def test_reference_mode_step_that_cannot_be_confirmed_is_refused(reference_tsa) -> None:
+    import time
+
+    from support import free_port
+
+    url, trust = reference_tsa
+    offset = [0.0]
+    client = TSAClient([TSAEndpoint(url, trust)], timeout=1, total_timeout=2, retries=0)
+    clock = TrustedClock(reference=TSAReference(client), system=lambda: time.time() + offset[0])
+    assert clock.is_before(time.time() + 60)
+    client.endpoints = (TSAEndpoint(f"http://127.0.0.1:{free_port()}/tsa", trust),)  # the reference goes away
+    offset[0] = -300.0
+    with pytest.raises(UntrustedTimeError) as e:
+        clock.is_before(time.time() + 60)
+    assert e.value.code == "clock.skew" and "cannot confirm" in str(e.value)
+    assert e.value.skew == pytest.approx(-300, abs=1)

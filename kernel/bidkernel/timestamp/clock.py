@@ -220,59 +220,75 @@ class TrustedClock:
         """The trusted time now, or :class:`UntrustedTimeError` (which callers must turn into a refusal)."""
         if self._reference is not None:
             self._maybe_resync()
-        with self._lock:
-            m = self._mono()
-            if self._reference is not None:
-                if self._anchor_wall is None or self._last_sync_mono is None:
-                    raise UntrustedTimeError(
-                        f"no trusted time: the time reference has not answered ({self._last_error})",
-                        code="clock.no_reference_time",
-                    )
-                age = m - self._last_sync_mono
-                if age > self.grace:
-                    raise UntrustedTimeError(
-                        f"time reference unreachable for {age:.1f} s (grace {self.grace:.0f} s): {self._last_error}",
-                        code="clock.reference_lost",
-                        skew=self._last_skew,
-                    )
-            t, unc = self._projected(m)
-            skew = self._system() - t
-            self._last_skew = skew
-            if abs(skew) > self.max_skew + unc:
-                self._on_skew(skew, m)
-                t, unc = self._projected(self._mono())
-            elif self._reference is None and m - self._anchor_mono >= self.resync_interval:
-                # follow a disciplined system clock (NTP slews it) while it agrees with trusted time
-                self._anchor_to_system()
+        for _ in range(2):
+            with self._lock:
+                m = self._mono()
+                if self._reference is not None:
+                    self._check_reference_age(m)
                 t, unc = self._projected(m)
-            t = max(t, self._last_returned)
-            self._last_returned = t
-            return TimeReading(_utc(t), unc, self.source, skew)
+                skew = self._system() - t
+                self._last_skew = skew
+                step = abs(skew) > self.max_skew + unc
+                if step and not self._step_confirmed(skew, m):
+                    msg = self._skew_message(skew)
+                    if self._reference is None:
+                        self._last_error = msg
+                        raise UntrustedTimeError(msg + "; refusing until it agrees again", code="clock.skew", skew=skew)
+                else:
+                    if not step and self._reference is None and m - self._anchor_mono >= self.resync_interval:
+                        # follow a disciplined system clock (NTP slews it) while it agrees with trusted time
+                        self._anchor_to_system()
+                        t, unc = self._projected(m)
+                    t = max(t, self._last_returned)
+                    self._last_returned = t
+                    return TimeReading(_utc(t), unc, self.source, skew)
+            # reference mode, an unconfirmed step: ask the reference, outside the lock (lock order:
+            # _sync_lock is never taken while holding _lock), then read again
+            self._confirm_step(skew, msg)
+        raise UntrustedTimeError(self._skew_message(skew) + "; not confirmed", code="clock.skew", skew=skew)
 
-    def _on_skew(self, skew: float, m: float) -> None:
+    def _check_reference_age(self, m: float) -> None:
+        if self._anchor_wall is None or self._last_sync_mono is None:
+            raise UntrustedTimeError(
+                f"no trusted time: the time reference has not answered ({self._last_error})",
+                code="clock.no_reference_time",
+            )
+        age = m - self._last_sync_mono
+        if age > self.grace:
+            raise UntrustedTimeError(
+                f"time reference unreachable for {age:.1f} s (grace {self.grace:.0f} s): {self._last_error}",
+                code="clock.reference_lost",
+                skew=self._last_skew,
+            )
+
+    def _skew_message(self, skew: float) -> str:
         direction = "behind" if skew < 0 else "ahead of"
-        msg = f"system clock is {abs(skew):.3f} s {direction} trusted time (bound {self.max_skew:g} s)"
-        if self._reference is None:
-            self._last_error = msg
-            raise UntrustedTimeError(msg + "; refusing until it agrees again", code="clock.skew", skew=skew)
-        # reference mode: trusted time does not come from the system clock; confirm it with the reference,
-        # once per step (a skew already confirmed by a recent reference answer is only reported)
-        recent = self._last_sync_mono is not None and m - self._last_sync_mono < self.resync_interval
-        if recent and self._confirmed_skew is not None and abs(skew - self._confirmed_skew) <= self.max_skew:
-            return
+        return f"system clock is {abs(skew):.3f} s {direction} trusted time (bound {self.max_skew:g} s)"
+
+    def _step_confirmed(self, skew: float, m: float) -> bool:
+        """Reference mode: a step already confirmed by a recent reference answer is only reported."""
+        if self._reference is None or self._confirmed_skew is None or self._last_sync_mono is None:
+            return False
+        recent = m - self._last_sync_mono < self.resync_interval
+        return recent and abs(skew - self._confirmed_skew) <= self.max_skew
+
+    def _confirm_step(self, skew: float, msg: str) -> None:
+        """Reference mode: trusted time does not come from the system clock; confirm it with the reference
+        once per step."""
         try:
             offset = self.sync()
         except TimestampError as exc:
             raise UntrustedTimeError(
                 msg + f" and the time reference cannot confirm trusted time: {exc}", code="clock.skew", skew=skew
             ) from None
-        _, unc = self._projected(self._mono())
-        if abs(offset) > self.max_skew + unc:
-            raise UntrustedTimeError(
-                msg + f"; the reference moved trusted time by {offset:+.3f} s", code="clock.skew", skew=skew
-            )
-        self._confirmed_skew = skew
-        self._last_error = msg + " (trusted time confirmed by the reference)"
+        with self._lock:
+            _, unc = self._projected(self._mono())
+            if abs(offset) > self.max_skew + unc:
+                raise UntrustedTimeError(
+                    msg + f"; the reference moved trusted time by {offset:+.3f} s", code="clock.skew", skew=skew
+                )
+            self._confirmed_skew = skew
+            self._last_error = msg + " (trusted time confirmed by the reference)"
 
     def now(self) -> datetime:
         return self.read().time
