@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from pki import Issued
-from support import ManualTime, build_authority, serve
+from ts_pki import Issued
+from ts_support import ManualTime, build_authority, serve
 
 from bidkernel.api.app import create_app
 from bidkernel.timestamp import Trust, TrustedClock, UntrustedTimeError, verify_token
@@ -189,7 +189,7 @@ def test_reference_unreachable_beyond_grace_refuses(reference_tsa) -> None:
     )
     clock.read()
     # the reference goes away (a port nobody listens on)
-    from support import free_port
+    from ts_support import free_port
 
     client.endpoints = (TSAEndpoint(f"http://127.0.0.1:{free_port()}/tsa", trust),)
     mono[0] += 20  # resync due and failing, but within grace: still trusted
@@ -201,7 +201,7 @@ def test_reference_unreachable_beyond_grace_refuses(reference_tsa) -> None:
 
 
 def test_no_reference_answer_no_time() -> None:
-    from support import free_port
+    from ts_support import free_port
 
     client = TSAClient([TSAEndpoint(f"http://127.0.0.1:{free_port()}/tsa", Trust([]))], timeout=0.5, retries=0)
     clock = TrustedClock(reference=TSAReference(client))
@@ -242,7 +242,7 @@ def test_reference_confirms_a_step_once_not_per_reading(reference_tsa) -> None:
 def test_resync_with_a_slow_reference_does_not_hold_up_readers(reference_tsa) -> None:
     import time
 
-    from support import slow_app
+    from ts_support import slow_app
 
     url, trust = reference_tsa
     base = time.monotonic()
@@ -269,7 +269,7 @@ def test_resync_with_a_slow_reference_does_not_hold_up_readers(reference_tsa) ->
 def test_reference_mode_step_that_cannot_be_confirmed_is_refused(reference_tsa) -> None:
     import time
 
-    from support import free_port
+    from ts_support import free_port
 
     url, trust = reference_tsa
     offset = [0.0]
