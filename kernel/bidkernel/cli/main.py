@@ -44,14 +44,15 @@ def cli() -> None:
 def build_cli() -> click.Group:
     from bidkernel.cli import demo
     from bidkernel.cli import sm2 as sm2_cli
+    from bidkernel.cli import sm3 as sm3_cli
+    from bidkernel.cli import sm4 as sm4_cli
+    from bidkernel.cli import ts as ts_cli
 
     cli.add_command(demo.demo)
     cli.add_command(sm2_cli.sm2_group)
-    from bidkernel.cli import sm3 as sm3_cli
-    from bidkernel.cli import sm4 as sm4_cli
-
     cli.add_command(sm3_cli.sm3)
     cli.add_command(sm4_cli.sm4)
+    cli.add_command(ts_cli.ts_group)
     return cli
 
 
