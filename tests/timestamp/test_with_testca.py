@@ -1,9 +1,7 @@
 """The SM2 TSA under the kernel's test CA (`bidkernel.crypto.ca.TestCA`) and its chain checker.
 
-TestCA.issue() has no extendedKeyUsage parameter yet, so it cannot issue a TSA certificate on its own (RFC 3161
-§2.3 needs a critical timeStamping-only EKU): the TSA refuses such a certificate. The helper below takes a
-TestCA-issued certificate, adds the EKU to its TBSCertificate and re-signs it with the TestCA issuing key (SM2,
-default ID), so the TSA's chain ends at a real TestCA root.
+TestCA issues the TSA certificate with the critical timeStamping-only EKU RFC 3161 §2.3 requires; without it
+the TSA refuses the certificate.
 """
 
 from __future__ import annotations
@@ -11,34 +9,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pyasn1.codec.der import decoder, encoder
-from pyasn1.type import univ
-from pyasn1_modules import rfc5280
 
 from bidkernel.crypto import sm2
-from bidkernel.crypto.ca import TestCA
+from bidkernel.crypto.ca import TIME_STAMPING_EKU, TestCA
 from bidkernel.crypto.x509 import Certificate, verify_chain
 from bidkernel.timestamp import ConfigError, TimeStampAuthority, Trust, TrustedClock, VerificationError, verify_token
 from bidkernel.timestamp.serials import SqliteSerialCounter
 from bidkernel.timestamp.signers import Sm2Signer
 
-EKU_TIMESTAMPING = bytes.fromhex("300a06082b06010505070308")  # SEQUENCE { id-kp-timeStamping }
-
 
 def tsa_certificate(ca: TestCA) -> tuple[Certificate, sm2.PrivateKey]:
-    issued = ca.issue("CN=bidkernel test TSA,O=bidkernel")
-    tbs, _ = decoder.decode(issued.certificate.tbs_der, asn1Spec=rfc5280.TBSCertificate())
-    ext = rfc5280.Extension()
-    ext["extnID"] = univ.ObjectIdentifier("2.5.29.37")
-    ext["critical"] = True
-    ext["extnValue"] = univ.OctetString(EKU_TIMESTAMPING)
-    tbs["extensions"].append(ext)
-    tbs_der = encoder.encode(tbs)
-    cert = rfc5280.Certificate()
-    cert["tbsCertificate"] = tbs
-    cert["signatureAlgorithm"]["algorithm"] = univ.ObjectIdentifier("1.2.156.10197.1.501")
-    cert["signature"] = univ.BitString.fromOctetString(sm2.sign(ca.issuing.key, tbs_der, id=sm2.DEFAULT_ID))
-    return Certificate.from_der(encoder.encode(cert)), issued.key
+    issued = ca.issue("CN=bidkernel test TSA,O=bidkernel", extended_key_usage=TIME_STAMPING_EKU)
+    return issued.certificate, issued.key
 
 
 def _authority(cert: Certificate, key: sm2.PrivateKey, db: Path) -> TimeStampAuthority:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from cryptography import x509 as _cx509
@@ -72,6 +72,8 @@ def _key_usage(usages: Iterable[KeyUsage]) -> _cx509.KeyUsage:
 
 
 SIGNING = (KeyUsage.DIGITAL_SIGNATURE, KeyUsage.CONTENT_COMMITMENT)
+#: RFC 3161 §2.3: a TSA certificate carries exactly this EKU, marked critical.
+TIME_STAMPING_EKU = ("1.3.6.1.5.5.7.3.8",)
 ENCRYPTION = (KeyUsage.KEY_ENCIPHERMENT, KeyUsage.DATA_ENCIPHERMENT)
 
 
@@ -88,8 +90,12 @@ def build_certificate(
     path_length: int | None = None,
     key_usage: Iterable[KeyUsage] = SIGNING,
     issuer_public_key: bytes | None = None,
+    extended_key_usage: Sequence[str] = (),
 ) -> Certificate:
     """Issue an X.509 v3 certificate for the SM2 point ``subject_key`` (GM/T 0015 §6, RFC 5280 §4.1).
+
+    ``extended_key_usage`` lists EKU OIDs (dotted strings); when given, the extension is critical, as RFC 3161
+    §2.3 requires of a TSA certificate (id-kp-timeStamping, 1.3.6.1.5.5.7.3.8).
 
     The signature is SM2-with-SM3 with the default distinguishing ID "1234567812345678" (GM/T 0009),
     over the DER TBSCertificate; the AlgorithmIdentifier has no parameters, as OpenSSL writes it.
@@ -130,6 +136,9 @@ def build_certificate(
         ),
     ):
         exts.append(_extension(oid, value, critical))
+    if extended_key_usage:
+        eku = _cx509.ExtendedKeyUsage([_cx509.ObjectIdentifier(o) for o in extended_key_usage])
+        exts.append(_extension(ExtensionOID.EXTENDED_KEY_USAGE, eku, True))
 
     tbs_der = _der_encoder.encode(tbs)
     signature = sm2.sign(issuer_key, tbs_der, id=sm2.DEFAULT_ID)
@@ -212,6 +221,7 @@ class TestCA:
         not_after: _dt.datetime | None = None,
         days: int = 365,
         is_ca: bool = False,
+        extended_key_usage: Sequence[str] = (),
     ) -> Issued:
         """Issue an end-entity certificate; a new key pair is generated unless ``public_key`` is given
         (then the returned ``key`` is a fresh, unrelated key and must not be used)."""
@@ -226,5 +236,6 @@ class TestCA:
             not_after=not_after or now + _dt.timedelta(days=days),
             key_usage=key_usage,
             is_ca=is_ca,
+            extended_key_usage=extended_key_usage,
         )
         return Issued(cert, key)
