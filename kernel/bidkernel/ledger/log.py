@@ -134,7 +134,10 @@ class TransparencyLog:
         Raises :class:`LedgerStateError` if the stored state is inconsistent.
         """
         self = cls(store, config, signer=signer, verifiers=verifiers, clock=clock)
-        self._load()
+        try:
+            self._load()
+        except StoreError as exc:
+            raise LedgerStateError("corrupt_store", str(exc)) from None
         self._thread = threading.Thread(target=self._run, name="ledger-committer", daemon=True)
         self._thread.start()
         return self

@@ -85,6 +85,12 @@ def _connect(path: Path, timeout: float) -> sqlite3.Connection:
     return conn
 
 
+def _blob(v: object, what: str) -> bytes:
+    if not isinstance(v, bytes):
+        raise StoreError(f"corrupt store: {what} is a {type(v).__name__}, not a blob")
+    return v
+
+
 class _SQLiteLedgerReads:
     _conn: sqlite3.Connection
 
@@ -103,14 +109,14 @@ class _SQLiteLedgerReads:
             params = [x for nid in part for x in nid]
             sql = f"SELECT level, idx, hash FROM ledger_nodes WHERE (level, idx) IN (VALUES {values})"  # noqa: S608
             for level, idx, h in self._conn.execute(sql, params):
-                out[(int(level), int(idx))] = bytes(h)
+                out[(int(level), int(idx))] = _blob(h, f"node ({level}, {idx})")
         return out
 
     def ledger_leaves(self, start: int, end: int) -> list[bytes]:
         rows = self._conn.execute(
             "SELECT leaf FROM ledger_leaves WHERE idx >= ? AND idx < ? ORDER BY idx", (start, end)
         )
-        return [bytes(r[0]) for r in rows]
+        return [_blob(r[0], "a leaf") for r in rows]
 
     def ledger_iter_leaves(self, start: int = 0, chunk: int = 4096) -> Iterator[tuple[int, bytes]]:
         pos = start
@@ -121,7 +127,7 @@ class _SQLiteLedgerReads:
             if not rows:
                 return
             for idx, leaf in rows:
-                yield int(idx), bytes(leaf)
+                yield int(idx), _blob(leaf, f"leaf {idx}")
             pos = int(rows[-1][0]) + 1
 
     def ledger_iter_nodes(self, level: int, chunk: int = 4096) -> Iterator[tuple[int, bytes]]:
@@ -134,14 +140,17 @@ class _SQLiteLedgerReads:
             if not rows:
                 return
             for idx, h in rows:
-                yield int(idx), bytes(h)
+                yield int(idx), _blob(h, f"node ({level}, {idx})")
             pos = int(rows[-1][0]) + 1
 
     def ledger_checkpoints(self) -> list[StoredCheckpoint]:
         rows = self._conn.execute(
             "SELECT seq, size, root, time_ms, note FROM ledger_checkpoints ORDER BY seq"
         ).fetchall()
-        return [StoredCheckpoint(int(a), int(b), bytes(c), int(d), str(e)) for a, b, c, d, e in rows]
+        return [
+            StoredCheckpoint(int(a), int(b), _blob(c, "a checkpoint root"), int(d), str(e))
+            for a, b, c, d, e in rows
+        ]
 
     def ledger_latest_checkpoint(self) -> StoredCheckpoint | None:
         row = self._conn.execute(
@@ -149,7 +158,9 @@ class _SQLiteLedgerReads:
         ).fetchone()
         if row is None:
             return None
-        return StoredCheckpoint(int(row[0]), int(row[1]), bytes(row[2]), int(row[3]), str(row[4]))
+        return StoredCheckpoint(
+            int(row[0]), int(row[1]), _blob(row[2], "a checkpoint root"), int(row[3]), str(row[4])
+        )
 
 
 class SQLiteReader(_SQLiteLedgerReads, Reader):
