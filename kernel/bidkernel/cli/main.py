@@ -47,6 +47,7 @@ def build_cli() -> click.Group:
     from bidkernel.cli import demo
 
     cli.add_command(demo.demo)
+    cli.add_command(__import__("bidkernel.cli.ledger", fromlist=["ledger"]).ledger)
     return cli
 
 

@@ -165,7 +165,7 @@ def format_vkey(name: str, kid: bytes, typed_key: bytes) -> str:
 
 def parse_vkey(text: str) -> NoteVerifier:
     """A verifier from ``<name>+<key ID hex>+<base64(type || key)>``; the key ID must match."""
-    parts = text.strip().split("+")
+    parts = text.strip().split("+", 2)
     if len(parts) != 3:
         raise NoteError("bad_vkey", "a verifier key is <name>+<key id hex>+<base64 key>")
     name, kid_hex, b64 = parts

@@ -82,7 +82,127 @@ class _Item:
     future: concurrent.futures.Future[int] = field(default_factory=concurrent.futures.Future)
 
 
-class TransparencyLog:
+class LogReader:
+    """Read side of a log: leaves, roots, proofs, checkpoints. Needs only the store and the log's
+    fixed parameters, so the kernel API (and the CLI) can serve proofs without the committer.
+    Every method is a pure function of the store's committed state; results are plain dataclasses
+    with ``to_json()``.
+    """
+
+    def __init__(self, store: Store, origin: str, hasher: merkle.TreeHasher = merkle.SM3) -> None:
+        self.store = store
+        self.origin = origin
+        self.hasher = hasher
+
+    @classmethod
+    def from_store(cls, store: Store) -> LogReader:
+        """A reader for whatever log ``store`` holds (origin and hash from its metadata)."""
+        with store.reader() as r:
+            meta = r.ledger_meta()
+        if not meta:
+            raise LedgerError("no_log", "the store holds no ledger")
+        if meta.get("leaf_format") != LEAF_FORMAT:
+            raise LedgerError("wrong_log", f"unknown leaf format {meta.get('leaf_format')!r}")
+        try:
+            hasher = merkle.hasher_by_name(meta.get("hash", ""))
+        except ValueError as exc:
+            raise LedgerError("wrong_log", str(exc)) from None
+        return cls(store, meta["origin"], hasher)
+
+    def current_size(self) -> int:
+        with self.store.reader() as r:
+            return r.ledger_size()
+
+    def latest_checkpoint(self) -> SignedCheckpoint | None:
+        with self.store.reader() as r:
+            s = r.ledger_latest_checkpoint()
+        if s is None:
+            return None
+        return SignedCheckpoint(Checkpoint(self.origin, s.size, s.root, s.time_ms), s.note)
+
+    def root(self, size: int | None = None) -> bytes:
+        with self.store.reader() as r:
+            n = r.ledger_size() if size is None else size
+            self._check_size(r, n)
+            return merkle.root_from_nodes(self.hasher, n, r.ledger_nodes)
+
+    def leaf(self, index: int) -> bytes:
+        with self.store.reader() as r:
+            got = r.ledger_leaves(index, index + 1)
+        if not got:
+            raise LedgerError("no_leaf", f"no leaf at index {index}")
+        return got[0]
+
+    def _check_size(self, r: LedgerReads, size: int) -> int:
+        have = r.ledger_size()
+        if not 0 <= size <= have:
+            raise LedgerError("bad_size", f"tree size {size} is beyond the log's {have} leaves")
+        return have
+
+    def inclusion_proof(
+        self, index: int, size: int | None = None, *, checkpoint: SignedCheckpoint | None = None
+    ) -> InclusionProof:
+        """``PATH(index, D[size])`` (RFC 9162 §2.1.3.1): O(log n) node reads.
+
+        With ``checkpoint`` the proof is against that checkpoint's tree and carries its note.
+        """
+        if checkpoint is not None:
+            size = checkpoint.size
+        with self.store.reader() as r:
+            n = r.ledger_size() if size is None else size
+            self._check_size(r, n)
+            if not 0 <= index < n:
+                raise LedgerError("bad_index", f"leaf index {index} is outside a tree of size {n}")
+            leaf = r.ledger_leaves(index, index + 1)[0]
+            path = merkle.inclusion_proof(self.hasher, index, n, r.ledger_nodes)
+            root = merkle.root_from_nodes(self.hasher, n, r.ledger_nodes)
+        return InclusionProof(
+            hash=self.hasher.name,
+            origin=self.origin,
+            leaf_index=index,
+            tree_size=n,
+            leaf_hash=self.hasher.hash_leaf(leaf),
+            proof=tuple(path),
+            root=root,
+            leaf=leaf,
+            checkpoint=checkpoint.note if checkpoint is not None else None,
+        )
+
+    def consistency_proof(
+        self,
+        size1: int,
+        size2: int | None = None,
+        *,
+        checkpoint1: SignedCheckpoint | None = None,
+        checkpoint2: SignedCheckpoint | None = None,
+    ) -> ConsistencyProof:
+        """``PROOF(size1, D[size2])`` (RFC 9162 §2.1.4.1): O(log n) node reads."""
+        with self.store.reader() as r:
+            n2 = r.ledger_size() if size2 is None else size2
+            self._check_size(r, n2)
+            if not 0 < size1 <= n2:
+                raise LedgerError("bad_size", f"no consistency proof from size {size1} to {n2}")
+            path = merkle.consistency_proof(self.hasher, size1, n2, r.ledger_nodes)
+            root1 = merkle.root_from_nodes(self.hasher, size1, r.ledger_nodes)
+            root2 = merkle.root_from_nodes(self.hasher, n2, r.ledger_nodes)
+        return ConsistencyProof(
+            hash=self.hasher.name,
+            origin=self.origin,
+            size1=size1,
+            size2=n2,
+            root1=root1,
+            root2=root2,
+            proof=tuple(path),
+            checkpoint1=checkpoint1.note if checkpoint1 is not None else None,
+            checkpoint2=checkpoint2.note if checkpoint2 is not None else None,
+        )
+
+    def iter_leaves(self, start: int = 0) -> Iterator[tuple[int, bytes]]:
+        with self.store.reader() as r:
+            yield from r.ledger_iter_leaves(start)
+
+
+class TransparencyLog(LogReader):
     """An RFC 9162 log over a :class:`~bidkernel.store.base.Store`. Use :meth:`open`."""
 
     def __init__(
@@ -96,9 +216,8 @@ class TransparencyLog:
     ) -> None:
         if config.max_batch < 1:
             raise ValueError("max_batch must be at least 1")
-        self.store = store
+        super().__init__(store, config.origin, config.hasher)
         self.config = config
-        self.hasher = config.hasher
         self._signer = signer
         vs = list(verifiers)
         if signer is not None and not any(v.name == signer.name and v.key_id == signer.key_id for v in vs):
@@ -143,7 +262,7 @@ class TransparencyLog:
         return self
 
     def _meta(self) -> dict[str, str]:
-        return {"origin": self.config.origin, "hash": self.hasher.name, "leaf_format": LEAF_FORMAT}
+        return {"origin": self.origin, "hash": self.hasher.name, "leaf_format": LEAF_FORMAT}
 
     def _load(self) -> None:
         with self.store.transaction() as tx:
@@ -181,7 +300,7 @@ class TransparencyLog:
             where = f"checkpoint #{scp.seq} (size {scp.size})"
             try:
                 opened = open_checkpoint(
-                    scp.note, self.verifiers, origin=self.config.origin, digest_size=self.hasher.digest_size
+                    scp.note, self.verifiers, origin=self.origin, digest_size=self.hasher.digest_size
                 )
             except NoteError as exc:
                 raise LedgerStateError("bad_checkpoint", f"{where}: {exc}") from None
@@ -383,7 +502,7 @@ class TransparencyLog:
                         raise CheckpointError("inconsistent", f"same size {size} but a different root")
                     self._last_cp = last
                     return SignedCheckpoint(
-                        Checkpoint(self.config.origin, last.size, last.root, last.time_ms), last.note
+                        Checkpoint(self.origin, last.size, last.root, last.time_ms), last.note
                     )
                 if last.size > 0:
                     try:
@@ -394,7 +513,7 @@ class TransparencyLog:
                             "inconsistent",
                             f"tree of {size} is not consistent with checkpoint {last.size}: {exc}",
                         ) from None
-            scp = sign_checkpoint(Checkpoint(self.config.origin, size, root, now), [self._signer])
+            scp = sign_checkpoint(Checkpoint(self.origin, size, root, now), [self._signer])
             stored = tx.ledger_add_checkpoint(size, root, now, scp.note)
         self._last_cp = stored
         return scp
@@ -413,12 +532,10 @@ class TransparencyLog:
             self._cond.notify_all()
         return f.result(timeout)
 
-    def latest_checkpoint(self) -> SignedCheckpoint | None:
-        with self.store.reader() as r:
-            s = r.ledger_latest_checkpoint()
-        if s is None:
-            return None
-        return SignedCheckpoint(Checkpoint(self.config.origin, s.size, s.root, s.time_ms), s.note)
+    @property
+    def size(self) -> int:
+        """Leaves committed (as known to this process)."""
+        return self._size
 
     def checkpoint_covering(self, index: int, *, timeout: float | None = None) -> SignedCheckpoint:
         """The latest checkpoint if it covers ``index``, else a fresh one (for receipts)."""
@@ -429,94 +546,6 @@ class TransparencyLog:
         if cp.size <= index:
             raise LedgerError("not_appended", f"index {index} is not in the log")
         return cp
-
-    # ---------------------------------------------------------------------------------- reads
-
-    @property
-    def size(self) -> int:
-        """Leaves committed (as known to this process)."""
-        return self._size
-
-    def root(self, size: int | None = None) -> bytes:
-        with self.store.reader() as r:
-            n = r.ledger_size() if size is None else size
-            self._check_size(r, n)
-            return merkle.root_from_nodes(self.hasher, n, r.ledger_nodes)
-
-    def leaf(self, index: int) -> bytes:
-        with self.store.reader() as r:
-            got = r.ledger_leaves(index, index + 1)
-        if not got:
-            raise LedgerError("no_leaf", f"no leaf at index {index}")
-        return got[0]
-
-    def _check_size(self, r: LedgerReads, size: int) -> int:
-        have = r.ledger_size()
-        if not 0 <= size <= have:
-            raise LedgerError("bad_size", f"tree size {size} is beyond the log's {have} leaves")
-        return have
-
-    def inclusion_proof(
-        self, index: int, size: int | None = None, *, checkpoint: SignedCheckpoint | None = None
-    ) -> InclusionProof:
-        """``PATH(index, D[size])`` (RFC 9162 §2.1.3.1): O(log n) node reads.
-
-        With ``checkpoint`` the proof is against that checkpoint's tree and carries its note.
-        """
-        if checkpoint is not None:
-            size = checkpoint.size
-        with self.store.reader() as r:
-            n = r.ledger_size() if size is None else size
-            self._check_size(r, n)
-            if not 0 <= index < n:
-                raise LedgerError("bad_index", f"leaf index {index} is outside a tree of size {n}")
-            leaf = r.ledger_leaves(index, index + 1)[0]
-            path = merkle.inclusion_proof(self.hasher, index, n, r.ledger_nodes)
-            root = merkle.root_from_nodes(self.hasher, n, r.ledger_nodes)
-        return InclusionProof(
-            hash=self.hasher.name,
-            origin=self.config.origin,
-            leaf_index=index,
-            tree_size=n,
-            leaf_hash=self.hasher.hash_leaf(leaf),
-            proof=tuple(path),
-            root=root,
-            leaf=leaf,
-            checkpoint=checkpoint.note if checkpoint is not None else None,
-        )
-
-    def consistency_proof(
-        self,
-        size1: int,
-        size2: int | None = None,
-        *,
-        checkpoint1: SignedCheckpoint | None = None,
-        checkpoint2: SignedCheckpoint | None = None,
-    ) -> ConsistencyProof:
-        """``PROOF(size1, D[size2])`` (RFC 9162 §2.1.4.1): O(log n) node reads."""
-        with self.store.reader() as r:
-            n2 = r.ledger_size() if size2 is None else size2
-            self._check_size(r, n2)
-            if not 0 < size1 <= n2:
-                raise LedgerError("bad_size", f"no consistency proof from size {size1} to {n2}")
-            path = merkle.consistency_proof(self.hasher, size1, n2, r.ledger_nodes)
-            root1 = merkle.root_from_nodes(self.hasher, size1, r.ledger_nodes)
-            root2 = merkle.root_from_nodes(self.hasher, n2, r.ledger_nodes)
-        return ConsistencyProof(
-            hash=self.hasher.name,
-            origin=self.config.origin,
-            size1=size1,
-            size2=n2,
-            root1=root1,
-            root2=root2,
-            proof=tuple(path),
-            checkpoint1=checkpoint1.note if checkpoint1 is not None else None,
-            checkpoint2=checkpoint2.note if checkpoint2 is not None else None,
-        )
-
-    def iter_leaves(self, start: int = 0) -> Iterator[tuple[int, bytes]]:
-        with self.store.reader() as r:
-            yield from r.ledger_iter_leaves(start)
 
     # ---------------------------------------------------------------------------------- lifecycle
 
@@ -536,7 +565,7 @@ class TransparencyLog:
         self.close()
 
     def __repr__(self) -> str:
-        return f"TransparencyLog({self.config.origin!r}, hash={self.hasher.name}, size={self._size})"
+        return f"TransparencyLog({self.origin!r}, hash={self.hasher.name}, size={self._size})"
 
 
 def verify_stored_tree(hasher: merkle.TreeHasher, r: LedgerReads, size: int) -> None:
