@@ -6,8 +6,22 @@ pub const FORCE_PORTABLE_ENV: &str = "BIDKERNEL_FORCE_PORTABLE";
 
 /// Names of the x86-64 features relevant to SM3/SM4/SM2 kernels, in a stable order.
 pub const FEATURE_NAMES: &[&str] = &[
-    "sse2", "ssse3", "sse4.1", "aes", "pclmulqdq", "sha", "avx", "avx2", "bmi2", "adx",
-    "avx512f", "avx512bw", "avx512vl", "gfni", "vaes", "vpclmulqdq",
+    "sse2",
+    "ssse3",
+    "sse4.1",
+    "aes",
+    "pclmulqdq",
+    "sha",
+    "avx",
+    "avx2",
+    "bmi2",
+    "adx",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "gfni",
+    "vaes",
+    "vpclmulqdq",
 ];
 
 /// Returns `(name, detected)` for every feature in [`FEATURE_NAMES`].

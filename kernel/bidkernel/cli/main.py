@@ -17,9 +17,7 @@ def _version_text() -> str:
     feats = " ".join(info.detected()) or "none"
     portable = " (portable path forced)" if info.portable_forced else ""
     return (
-        f"bidkernel {__version__}\n"
-        f"native {info.version}, {info.build_profile} build{portable}\n"
-        f"cpu features: {feats}"
+        f"bidkernel {__version__}\nnative {info.version}, {info.build_profile} build{portable}\ncpu features: {feats}"
     )
 
 
@@ -45,8 +43,10 @@ def cli() -> None:
 
 def build_cli() -> click.Group:
     from bidkernel.cli import demo
+    from bidkernel.cli import sm2 as sm2_cli
 
     cli.add_command(demo.demo)
+    cli.add_command(sm2_cli.sm2_group)
     cli.add_command(__import__("bidkernel.cli.ledger", fromlist=["ledger"]).ledger)
     return cli
 

@@ -1,0 +1,321 @@
+//! SM2 keys: generation, validation, PKCS#8 / SEC1 / SPKI in DER and PEM.
+//!
+//! Private keys are [`PrivateKey`]: the scalar d in [1, n-2] (GB/T 32918.1, 6.1), its public
+//! point, and (1+d)^-1 mod n precomputed for signing (GB/T 32918.2, 6.1 A6). Secrets are
+//! zeroized on drop. Public keys travel as SEC1 points (uncompressed `04||x||y`; compressed accepted).
+
+use super::{Result, Sm2Error, FIELD_LEN, POINT_LEN};
+use ::sm2::elliptic_curve::ff::PrimeField;
+use ::sm2::elliptic_curve::sec1::ToSec1Point;
+use ::sm2::pkcs8::{
+    DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
+};
+use ::sm2::{FieldBytes, NonZeroScalar, ProjectivePoint, PublicKey, Scalar, SecretKey};
+use sm3::{Digest, Sm3};
+use zeroize::{Zeroize, Zeroizing};
+
+/// An SM2 private key with its public point and precomputed (1+d)^-1.
+pub struct PrivateKey {
+    d: Scalar,
+    d1_inv: Scalar,
+    public: PublicKey,
+    public_bytes: [u8; POINT_LEN],
+}
+
+impl Drop for PrivateKey {
+    fn drop(&mut self) {
+        self.d.zeroize();
+        self.d1_inv.zeroize();
+    }
+}
+
+impl core::fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "PrivateKey(public_fingerprint={})", self.fingerprint())
+    }
+}
+
+impl PrivateKey {
+    /// Build a key from a scalar, checking d in [1, n-2] (d = n-1 makes 1+d non-invertible).
+    pub fn from_scalar(d: Scalar) -> Result<Self> {
+        if bool::from(d.is_zero()) {
+            return Err(Sm2Error::InvalidKey("private scalar is zero"));
+        }
+        let d1_inv = Option::<Scalar>::from((d + Scalar::ONE).invert())
+            .ok_or(Sm2Error::InvalidKey("private scalar is n-1"))?;
+        let nz = Option::<NonZeroScalar>::from(NonZeroScalar::new(d))
+            .ok_or(Sm2Error::InvalidKey("private scalar is zero"))?;
+        let public = PublicKey::from_secret_scalar(&nz);
+        let public_bytes = encode_point(&public);
+        Ok(Self {
+            d,
+            d1_inv,
+            public,
+            public_bytes,
+        })
+    }
+
+    /// Big-endian 32-byte scalar; must be < n.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        if bytes.len() != FIELD_LEN {
+            return Err(Sm2Error::InvalidKey("private scalar must be 32 bytes"));
+        }
+        let mut fb = FieldBytes::default();
+        fb.copy_from_slice(bytes);
+        let d = Option::<Scalar>::from(Scalar::from_repr(fb));
+        fb.zeroize();
+        Self::from_scalar(d.ok_or(Sm2Error::InvalidKey("private scalar is not below n"))?)
+    }
+
+    /// Fresh key from the OS CSPRNG (GB/T 32918.1, 6.1): d uniform in [1, n-2].
+    pub fn generate() -> Result<Self> {
+        loop {
+            let d = super::random_nonzero_scalar()?;
+            match Self::from_scalar(d) {
+                Ok(k) => return Ok(k),
+                Err(Sm2Error::InvalidKey(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Load a private key from DER: PKCS#8 `PrivateKeyInfo` or SEC1 `ECPrivateKey`.
+    pub fn from_der(der: &[u8]) -> Result<Self> {
+        let sk = SecretKey::from_pkcs8_der(der)
+            .or_else(|_| SecretKey::from_sec1_der(der))
+            .map_err(|_| Sm2Error::InvalidKey("not an SM2 PKCS#8 or SEC1 private key"))?;
+        Self::from_secret_key(&sk)
+    }
+
+    /// Load a private key from PEM text: `PRIVATE KEY` (PKCS#8), `EC PRIVATE KEY` or
+    /// `SM2 PRIVATE KEY` (SEC1, the latter as OpenSSL 3 labels it). A parameters block before
+    /// the key, as `openssl ecparam -genkey` writes, is skipped.
+    pub fn from_pem(text: &str) -> Result<Self> {
+        if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+            return Err(Sm2Error::InvalidKey(
+                "encrypted PKCS#8 is not supported; decrypt it first (openssl pkcs8)",
+            ));
+        }
+        if let Some(block) = pem_block(text, "PRIVATE KEY") {
+            let sk = SecretKey::from_pkcs8_pem(block)
+                .map_err(|_| Sm2Error::InvalidKey("bad PKCS#8 private key (PEM)"))?;
+            return Self::from_secret_key(&sk);
+        }
+        if let Some(block) = pem_block(text, "EC PRIVATE KEY") {
+            let sk = SecretKey::from_sec1_pem(block)
+                .map_err(|_| Sm2Error::InvalidKey("bad SEC1 EC private key (PEM)"))?;
+            return Self::from_secret_key(&sk);
+        }
+        // OpenSSL 3 labels SEC1 keys on the SM2 curve "SM2 PRIVATE KEY" (`openssl ec -in k.pem`).
+        if let Some(block) = pem_block(text, "SM2 PRIVATE KEY") {
+            let relabelled = Zeroizing::new(block.replace("SM2 PRIVATE KEY", "EC PRIVATE KEY"));
+            let sk = SecretKey::from_sec1_pem(&relabelled)
+                .map_err(|_| Sm2Error::InvalidKey("bad SEC1 SM2 private key (PEM)"))?;
+            return Self::from_secret_key(&sk);
+        }
+        Err(Sm2Error::InvalidKey(
+            "no PRIVATE KEY, EC PRIVATE KEY or SM2 PRIVATE KEY PEM block",
+        ))
+    }
+
+    fn from_secret_key(sk: &SecretKey) -> Result<Self> {
+        let mut bytes = Zeroizing::new([0u8; FIELD_LEN]);
+        bytes.copy_from_slice(&sk.to_bytes());
+        Self::from_bytes(bytes.as_ref())
+    }
+
+    fn secret_key(&self) -> Result<SecretKey> {
+        let nz = Option::<NonZeroScalar>::from(NonZeroScalar::new(self.d))
+            .ok_or(Sm2Error::InvalidKey("private scalar is zero"))?;
+        Ok(SecretKey::from(nz))
+    }
+
+    /// PKCS#8 `PrivateKeyInfo` (id-ecPublicKey, curve sm2p256v1), DER.
+    pub fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>> {
+        let doc = self
+            .secret_key()?
+            .to_pkcs8_der()
+            .map_err(|_| Sm2Error::InvalidKey("PKCS#8 encoding failed"))?;
+        Ok(Zeroizing::new(doc.as_bytes().to_vec()))
+    }
+
+    /// PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`, LF line endings).
+    pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>> {
+        self.secret_key()?
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(|_| Sm2Error::InvalidKey("PKCS#8 encoding failed"))
+    }
+
+    /// SEC1 `ECPrivateKey` (with curve parameters and public key), DER.
+    pub fn to_sec1_der(&self) -> Result<Zeroizing<Vec<u8>>> {
+        self.secret_key()?
+            .to_sec1_der()
+            .map_err(|_| Sm2Error::InvalidKey("SEC1 encoding failed"))
+    }
+
+    /// SEC1 PEM (`-----BEGIN EC PRIVATE KEY-----`).
+    pub fn to_sec1_pem(&self) -> Result<Zeroizing<String>> {
+        self.secret_key()?
+            .to_sec1_pem(LineEnding::LF)
+            .map_err(|_| Sm2Error::InvalidKey("SEC1 encoding failed"))
+    }
+
+    /// Uncompressed SEC1 public point.
+    pub fn public_bytes(&self) -> &[u8; POINT_LEN] {
+        &self.public_bytes
+    }
+
+    /// The public key.
+    pub fn public(&self) -> &PublicKey {
+        &self.public
+    }
+
+    /// Short public fingerprint: first 8 bytes of SM3(04||x||y), hex. Never the scalar.
+    pub fn fingerprint(&self) -> String {
+        let h = Sm3::digest(self.public_bytes);
+        hex::encode(&h[..8])
+    }
+
+    pub(crate) fn scalar(&self) -> &Scalar {
+        &self.d
+    }
+
+    pub(crate) fn d1_inv(&self) -> &Scalar {
+        &self.d1_inv
+    }
+}
+
+/// Encode a public key as the 65-byte uncompressed SEC1 point.
+pub fn encode_point(p: &PublicKey) -> [u8; POINT_LEN] {
+    let enc = p.as_affine().to_sec1_point(false);
+    let mut out = [0u8; POINT_LEN];
+    out.copy_from_slice(enc.as_bytes());
+    out
+}
+
+/// Parse a SEC1 point (uncompressed or compressed): on the curve, not the point at infinity.
+pub fn parse_point(bytes: &[u8]) -> Result<PublicKey> {
+    match bytes.first() {
+        Some(0x04) if bytes.len() == POINT_LEN => {}
+        Some(0x02 | 0x03) if bytes.len() == FIELD_LEN + 1 => {}
+        _ => {
+            return Err(Sm2Error::InvalidKey(
+                "public key must be a 65-byte uncompressed or 33-byte compressed SEC1 point",
+            ))
+        }
+    }
+    PublicKey::from_sec1_bytes(bytes)
+        .map_err(|_| Sm2Error::InvalidKey("public point is not on the SM2 curve"))
+}
+
+/// Load a public key from SPKI DER, SPKI PEM (`PUBLIC KEY`), or a raw SEC1 point.
+pub fn load_public(data: &[u8]) -> Result<PublicKey> {
+    if let Ok(text) = core::str::from_utf8(data) {
+        if text.contains("-----BEGIN") {
+            let block = pem_block(text, "PUBLIC KEY")
+                .ok_or(Sm2Error::InvalidKey("no PUBLIC KEY PEM block"))?;
+            return PublicKey::from_public_key_pem(block)
+                .map_err(|_| Sm2Error::InvalidKey("bad SM2 SubjectPublicKeyInfo (PEM)"));
+        }
+    }
+    match data.first() {
+        Some(0x30) => PublicKey::from_public_key_der(data)
+            .map_err(|_| Sm2Error::InvalidKey("bad SM2 SubjectPublicKeyInfo (DER)")),
+        _ => parse_point(data),
+    }
+}
+
+/// SPKI DER of a public key (id-ecPublicKey, curve sm2p256v1).
+pub fn public_to_spki_der(p: &PublicKey) -> Result<Vec<u8>> {
+    p.to_public_key_der()
+        .map(|d| d.as_bytes().to_vec())
+        .map_err(|_| Sm2Error::InvalidKey("SPKI encoding failed"))
+}
+
+/// SPKI PEM (`-----BEGIN PUBLIC KEY-----`).
+pub fn public_to_spki_pem(p: &PublicKey) -> Result<String> {
+    p.to_public_key_pem(LineEnding::LF)
+        .map_err(|_| Sm2Error::InvalidKey("SPKI encoding failed"))
+}
+
+/// Projective form of a public key, for arithmetic.
+pub(crate) fn projective(p: &PublicKey) -> ProjectivePoint {
+    ProjectivePoint::from(*p.as_affine())
+}
+
+/// Find the PEM block with exactly this label and return it (BEGIN line through END line).
+fn pem_block<'a>(text: &'a str, label: &str) -> Option<&'a str> {
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let start = text.find(&begin)?;
+    let stop = text[start..].find(&end)? + start + end.len();
+    Some(&text[start..stop])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testvec;
+    use super::*;
+
+    #[test]
+    fn vector_key_pair() {
+        let v = testvec::load();
+        let c = testvec::case(&v, "gbt32918.5-annexA-sign");
+        let k = PrivateKey::from_bytes(&testvec::hexf(&c, "d")).unwrap();
+        assert_eq!(
+            k.public_bytes().to_vec(),
+            testvec::hexf(&c, "public_key_sec1_uncompressed")
+        );
+    }
+
+    #[test]
+    fn scalar_range() {
+        let n = hex::decode(testvec::load()["curve"]["n"].as_str().unwrap()).unwrap();
+        assert!(PrivateKey::from_bytes(&[0u8; 32]).is_err());
+        assert!(PrivateKey::from_bytes(&n).is_err());
+        let mut n1 = n.clone();
+        n1[31] -= 1; // n-1
+        assert!(PrivateKey::from_bytes(&n1).is_err());
+        let mut n2 = n.clone();
+        n2[31] -= 2; // n-2 is the largest valid scalar
+        assert!(PrivateKey::from_bytes(&n2).is_ok());
+        let mut one = [0u8; 32];
+        one[31] = 1;
+        assert!(PrivateKey::from_bytes(&one).is_ok());
+    }
+
+    #[test]
+    fn pkcs8_sec1_spki_roundtrip() {
+        let k = PrivateKey::generate().unwrap();
+        let k2 = PrivateKey::from_der(&k.to_pkcs8_der().unwrap()).unwrap();
+        assert_eq!(k.public_bytes(), k2.public_bytes());
+        let k3 = PrivateKey::from_der(&k.to_sec1_der().unwrap()).unwrap();
+        assert_eq!(k.public_bytes(), k3.public_bytes());
+        let k4 = PrivateKey::from_pem(&k.to_pkcs8_pem().unwrap()).unwrap();
+        assert_eq!(k.public_bytes(), k4.public_bytes());
+        let k5 = PrivateKey::from_pem(&k.to_sec1_pem().unwrap()).unwrap();
+        assert_eq!(k.public_bytes(), k5.public_bytes());
+        let spki = public_to_spki_der(k.public()).unwrap();
+        assert_eq!(
+            encode_point(&load_public(&spki).unwrap()),
+            *k.public_bytes()
+        );
+        let pem = public_to_spki_pem(k.public()).unwrap();
+        assert_eq!(
+            encode_point(&load_public(pem.as_bytes()).unwrap()),
+            *k.public_bytes()
+        );
+        assert!(!format!("{k:?}").contains(&hex::encode(k.scalar().to_repr())));
+    }
+
+    #[test]
+    fn point_validation() {
+        let k = PrivateKey::generate().unwrap();
+        let mut p = *k.public_bytes();
+        assert!(parse_point(&p).is_ok());
+        p[64] ^= 1;
+        assert!(parse_point(&p).is_err());
+        assert!(parse_point(&[0u8]).is_err());
+        assert!(parse_point(&[0u8; 65]).is_err());
+    }
+}
