@@ -1,14 +1,22 @@
 from __future__ import annotations
 
+import sys
+from pathlib import Path as _Path
+
+# --import-mode=importlib does not put test folders on sys.path; the ledger tests share one helper
+# module (and the crash test's child script imports nothing from here).
+sys.path.insert(0, str(_Path(__file__).parent))
+
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ledger_helpers import ORIGIN
+
 from bidkernel.ledger.checkpoint import Ed25519NoteSigner
 from bidkernel.ledger.log import LogConfig, TransparencyLog
 from bidkernel.store.sqlite import SQLiteStore
-from ledger_helpers import ORIGIN
 
 
 @pytest.fixture

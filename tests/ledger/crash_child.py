@@ -13,16 +13,16 @@ import sys
 import threading
 from pathlib import Path
 
-from bidkernel.ledger.checkpoint import Ed25519NoteSigner
+from bidkernel.crypto import sm2
+from bidkernel.ledger.checkpoint import SM2NoteSigner
 from bidkernel.ledger.events import Event
 from bidkernel.ledger.log import LogConfig, TransparencyLog
 from bidkernel.store.sqlite import SQLiteStore
 
 
-def load_signer(keyfile: str, origin: str) -> Ed25519NoteSigner:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    return Ed25519NoteSigner(origin, Ed25519PrivateKey.from_private_bytes(Path(keyfile).read_bytes()))
+def load_signer(keyfile: str, origin: str) -> SM2NoteSigner:
+    """The platform key: an SM2 PKCS#8 PEM file."""
+    return SM2NoteSigner(origin, sm2.load_private_key(Path(keyfile).read_bytes()))
 
 
 def main() -> None:

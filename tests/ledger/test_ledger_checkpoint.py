@@ -6,6 +6,7 @@ import base64
 import hashlib
 
 import pytest
+
 from bidkernel.ledger.checkpoint import (
     ED25519_TYPE,
     Checkpoint,
@@ -77,12 +78,7 @@ def test_signed_note_round_trip_and_tampering(signer: Ed25519NoteSigner) -> None
     text, sigs = split_note(note)
     assert text == scp.checkpoint.body()
     assert (
-        note
-        == text
-        + "\n"
-        + f"\u2014 {ORIGIN} "
-        + base64.b64encode(sigs[0].key_id + sigs[0].signature).decode()
-        + "\n"
+        note == text + "\n" + f"\u2014 {ORIGIN} " + base64.b64encode(sigs[0].key_id + sigs[0].signature).decode() + "\n"
     )
     assert open_checkpoint(note, [signer.verifier()], origin=ORIGIN) == scp
     with pytest.raises(NoteError) as e:
@@ -131,3 +127,53 @@ def test_sign_note_refuses_bad_text(signer: Ed25519NoteSigner) -> None:
             sign_note(text, [signer])
     with pytest.raises(NoteError):
         sign_note("x\n", [])
+
+
+# ---- SM2: the production signer (platform key) --------------------------------------------------
+
+
+def test_sm2_checkpoint_round_trip() -> None:
+    from bidkernel.crypto import sm2
+    from bidkernel.ledger.checkpoint import SM2_TYPE, SM2NoteSigner, SM2NoteVerifier
+
+    key = sm2.generate_private_key()
+    s = SM2NoteSigner(ORIGIN, key)
+    v = s.verifier()
+    pub = key.public_key()
+    assert v.key_id == hashlib.sha256(ORIGIN.encode() + b"\n" + SM2_TYPE + pub).digest()[:4]
+    scp = sign_checkpoint(Checkpoint(ORIGIN, 9, ROOT, 77), [s])
+    _, sigs = split_note(scp.note)
+    # the signature is an SM2 DER signature over the note text with the default ID
+    assert sm2.verify(pub, scp.checkpoint.body().encode(), sigs[0].signature, id=sm2.DEFAULT_ID, fmt="der")
+    assert not sm2.verify(pub, scp.checkpoint.body().encode(), sigs[0].signature, id=b"", fmt="der")
+    assert open_checkpoint(scp.note, [parse_vkey(v.vkey())], origin=ORIGIN) == scp
+    with pytest.raises(NoteError) as e:
+        open_checkpoint(scp.note.replace("\n9\n", "\n10\n"), [v])
+    assert e.value.code == "bad_signature"
+    # SPKI PEM of the platform key reads too
+    assert SM2NoteVerifier.from_public_key(ORIGIN, sm2.public_key_to_spki(pub, pem=True)).key_id == v.key_id
+    assert "PRIVATE" not in repr(s) and str(key.public_key().hex()) not in repr(s)
+    with pytest.raises(NoteError):
+        SM2NoteVerifier(ORIGIN, b"\x04" + b"\x01" * 64)  # not on the curve
+    with pytest.raises(NoteError):
+        SM2NoteSigner(ORIGIN, object())  # type: ignore[arg-type]
+
+
+def test_sm2_signed_log_end_to_end(tmp_path) -> None:
+    from bidkernel.ledger.checkpoint import SM2NoteSigner
+    from bidkernel.ledger.events import Event
+    from bidkernel.ledger.log import LogConfig, TransparencyLog
+    from bidkernel.store.sqlite import SQLiteStore
+
+    s = SM2NoteSigner.generate(ORIGIN)
+    with SQLiteStore(tmp_path / "l.db") as store:
+        lg = TransparencyLog.open(store, LogConfig(ORIGIN, checkpoint_every_n=4, checkpoint_every_ms=0), signer=s)
+        for i in range(10):
+            lg.append(Event("tender.published", i, {"tender_id": f"T{i}"}))
+        cp = lg.checkpoint()
+        lg.inclusion_proof(3, checkpoint=cp).verify([s.verifier()])
+        lg.close()
+    with SQLiteStore(tmp_path / "l.db") as store:  # reopen verifies every SM2-signed checkpoint
+        lg = TransparencyLog.open(store, LogConfig(ORIGIN), signer=None, verifiers=[s.verifier()])
+        assert lg.latest_checkpoint() == cp
+        lg.close()

@@ -7,12 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
+from ledger_helpers import ORIGIN, ev
+
 from bidkernel.cli.main import build_cli
 from bidkernel.ledger.checkpoint import Ed25519NoteSigner
 from bidkernel.ledger.log import LogConfig, TransparencyLog
 from bidkernel.store.sqlite import SQLiteStore
-from click.testing import CliRunner, Result
-from ledger_helpers import ORIGIN, ev
 
 
 def run(*args: str | Path) -> Result:
@@ -25,9 +26,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     signer = Ed25519NoteSigner.generate(ORIGIN)
     db = d / "ledger.db"
     with SQLiteStore(db) as store:
-        lg = TransparencyLog.open(
-            store, LogConfig(ORIGIN, checkpoint_every_n=0, checkpoint_every_ms=0), signer=signer
-        )
+        lg = TransparencyLog.open(store, LogConfig(ORIGIN, checkpoint_every_n=0, checkpoint_every_ms=0), signer=signer)
         for i in range(13):
             lg.append(ev(i))
         (d / "old.cp").write_text(lg.checkpoint().note)

@@ -18,13 +18,13 @@ import time
 from pathlib import Path
 
 import pytest
+from ledger_helpers import ORIGIN
+
+from bidkernel.crypto import sm2
 from bidkernel.ledger import merkle
-from bidkernel.ledger.checkpoint import Ed25519NoteSigner, open_checkpoint
+from bidkernel.ledger.checkpoint import SM2NoteSigner, open_checkpoint
 from bidkernel.ledger.log import LogConfig, TransparencyLog
 from bidkernel.store.sqlite import SQLiteStore
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from ledger_helpers import ORIGIN
 
 CHILD = Path(__file__).with_name("crash_child.py")
 ROUNDS = int(os.environ.get("BIDKERNEL_CRASH_ROUNDS", "5"))
@@ -64,13 +64,9 @@ def test_sigkill_at_random_points_loses_nothing_returned(tmp_path: Path) -> None
     rng = random.Random(seed0)
     db = tmp_path / "crash.db"
     keyfile = tmp_path / "key"
-    key = Ed25519PrivateKey.generate()
-    keyfile.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-        )
-    )
-    verifier = Ed25519NoteSigner(ORIGIN, key).verifier()
+    key = sm2.generate_private_key()  # the platform key, signing checkpoints with SM2
+    keyfile.write_bytes(key.to_pkcs8(pem=True))
+    verifier = SM2NoteSigner(ORIGIN, key).verifier()
     promised: dict[int, bytes] = {}
     notes: list[str] = []
     for r in range(ROUNDS):
@@ -87,9 +83,7 @@ def test_sigkill_at_random_points_loses_nothing_returned(tmp_path: Path) -> None
                     leaves = dict(rd.ledger_iter_leaves(0))
                     stored_cps = rd.ledger_checkpoints()
                 for i, leaf in promised.items():
-                    assert leaves.get(i) == leaf, (
-                        f"seed {seed0} round {r}: returned index {i} lost or changed"
-                    )
+                    assert leaves.get(i) == leaf, f"seed {seed0} round {r}: returned index {i} lost or changed"
                 root = lg.root()
                 for note in notes + [c.note for c in stored_cps]:
                     cp = open_checkpoint(note, [verifier], origin=ORIGIN).checkpoint

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from bidkernel.ledger.errors import LeafEncodingError
-from bidkernel.ledger.events import LEAF_PREFIX_V1, Event, canonical_json, decode_leaf
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from bidkernel.ledger.errors import LeafEncodingError
+from bidkernel.ledger.events import LEAF_PREFIX_V1, Event, canonical_json, decode_leaf
 
 
 def bid(**extra: object) -> Event:

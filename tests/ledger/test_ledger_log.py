@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from ledger_helpers import ORIGIN, ev
+
 from bidkernel.ledger import merkle
 from bidkernel.ledger.checkpoint import (
     Checkpoint,
@@ -23,7 +25,6 @@ from bidkernel.ledger.events import decode_leaf
 from bidkernel.ledger.log import TransparencyLog
 from bidkernel.ledger.proofs import ConsistencyProof, InclusionProof
 from bidkernel.store.base import Transaction
-from ledger_helpers import ORIGIN, ev
 
 Open = Callable[..., TransparencyLog]
 H = merkle.SM3
@@ -70,9 +71,7 @@ def test_batch_size_bounds_the_transaction(open_log: Open) -> None:
     futs = lg.submit_many([ev(i) for i in range(30)])
     assert [f.result(10) for f in futs] == list(range(30))
     assert lg.commits == 30
-    lg2 = open_log(
-        path=Path(str(lg.store.path) + ".2"), max_batch=64, checkpoint_every_n=0, checkpoint_every_ms=0
-    )
+    lg2 = open_log(path=Path(str(lg.store.path) + ".2"), max_batch=64, checkpoint_every_n=0, checkpoint_every_ms=0)
     futs = lg2.submit_many([ev(i) for i in range(200)])
     assert [f.result(10) for f in futs] == list(range(200))
     assert 4 <= lg2.commits <= 200 // 2
@@ -169,9 +168,7 @@ def test_on_demand_checkpoint_and_proofs(open_log: Open, signer: Ed25519NoteSign
         lg.consistency_proof(3, 39)
 
 
-def test_never_signs_a_checkpoint_inconsistent_with_an_earlier_one(
-    open_log: Open, signer: Ed25519NoteSigner
-) -> None:
+def test_never_signs_a_checkpoint_inconsistent_with_an_earlier_one(open_log: Open, signer: Ed25519NoteSigner) -> None:
     lg = open_log(checkpoint_every_n=0, checkpoint_every_ms=0)
     for i in range(5):
         lg.append(ev(i))

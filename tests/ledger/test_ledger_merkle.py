@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from bidkernel.crypto.sm3 import sm3
 from bidkernel.ledger import merkle
 from bidkernel.ledger.errors import ProofError
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 H = merkle.SM3
 
@@ -187,7 +188,5 @@ def test_consistency_proofs_verify_and_any_mutation_fails(mn: tuple[int, int], d
 @given(st.integers(1, MAX_N))
 def test_truncated_hashes_are_malformed(n: int) -> None:
     with pytest.raises(ProofError) as e:
-        merkle.verify_inclusion(
-            H, 0, n, H.hash_leaf(D[0])[:31], merkle.inclusion_proof(H, 0, n, READ), root(n)
-        )
+        merkle.verify_inclusion(H, 0, n, H.hash_leaf(D[0])[:31], merkle.inclusion_proof(H, 0, n, READ), root(n))
     assert e.value.code == "malformed"

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from bidkernel.ledger import merkle
 from bidkernel.ledger.errors import ProofError
 

@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from bidkernel.store.base import StoreError
 from bidkernel.store.sqlite import SQLiteStore
 

@@ -65,9 +65,7 @@ def _verifiers(keys: Sequence[Path]) -> list[NoteVerifier]:
 
 
 def _when(ms: int) -> str:
-    return (
-        dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _describe(scp: SignedCheckpoint | None, verifiers: Sequence[NoteVerifier]) -> str:
@@ -114,15 +112,12 @@ def verify_inclusion(proof_file: Path, keys: tuple[Path, ...]) -> None:
     except (ProofError, NoteError) as exc:
         _failed(f"{exc} [{exc.code}]")
     click.echo(
-        f"OK: leaf {p.leaf_index} is included in the {p.hash} tree of size {p.tree_size} "
-        f"with root {p.root.hex()}"
+        f"OK: leaf {p.leaf_index} is included in the {p.hash} tree of size {p.tree_size} with root {p.root.hex()}"
     )
     if p.leaf is not None:
         try:
             e = decode_leaf(p.leaf)
-            click.echo(
-                f"  leaf: {e.kind} at {_when(e.time_ms)} {json.dumps(dict(e.data), ensure_ascii=False)}"
-            )
+            click.echo(f"  leaf: {e.kind} at {_when(e.time_ms)} {json.dumps(dict(e.data), ensure_ascii=False)}")
         except LeafEncodingError as exc:
             click.echo(f"  leaf: not a canonical bidkernel event ({exc})")
     click.echo(f"  {_describe(scp, vs)}")
@@ -181,9 +176,7 @@ def _iter_export(path: Path) -> Iterator[tuple[int, bytes]]:
     type=click.Path(path_type=Path, dir_okay=False),
     help="A leaf export (JSON lines, from `ledger export`): recompute the root from every leaf.",
 )
-@click.option(
-    "--hash", "hash_name", type=click.Choice(sorted(merkle.HASHERS)), default="sm3", show_default=True
-)
+@click.option("--hash", "hash_name", type=click.Choice(sorted(merkle.HASHERS)), default="sm3", show_default=True)
 def check(
     checkpoint_file: Path,
     keys: tuple[Path, ...],

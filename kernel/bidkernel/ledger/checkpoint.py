@@ -30,9 +30,12 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from bidkernel.ledger.errors import NoteError
+
+if TYPE_CHECKING:
+    from bidkernel._native import Sm2PrivateKey
 
 ED25519_TYPE = b"\x01"
 SM2_TYPE = b"\xffSM2-SM3"
@@ -130,9 +133,7 @@ class Ed25519NoteSigner:
         if not isinstance(private_key, Ed25519PrivateKey):
             raise NoteError("bad_key", "not an Ed25519 private key")
         self._priv = private_key
-        pub = private_key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
+        pub = private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         self._verifier = Ed25519NoteVerifier(name, pub)
 
     @classmethod
@@ -159,6 +160,95 @@ class Ed25519NoteSigner:
         return f"Ed25519NoteSigner({self.name!r}, key_id={self.key_id.hex()})"
 
 
+# --------------------------------------------------------------------------------------------
+# SM2 (bidkernel.crypto.sm2): GB/T 32918.2 with SM3, ID 1234567812345678, DER SEQUENCE{r, s}
+# --------------------------------------------------------------------------------------------
+
+
+class SM2NoteVerifier:
+    """Verifies SM2 signatures (GB/T 32918.2 §7, ID ``1234567812345678``, DER) over the note text."""
+
+    def __init__(self, name: str, public_key: bytes) -> None:
+        from bidkernel.crypto import sm2
+        from bidkernel.crypto.errors import InvalidKey
+
+        self._name = check_key_name(name)
+        if len(public_key) != 65 or public_key[0] != 4:
+            raise NoteError("bad_key", "an SM2 public key here is the 65-byte uncompressed SEC1 point")
+        try:
+            self.public_key = sm2.load_public_key(public_key)  # checks the point is on the curve
+        except InvalidKey:
+            raise NoteError("bad_key", "the SM2 public key is not a point of the curve") from None
+        self._id = key_id(name, SM2_TYPE, self.public_key)
+
+    @classmethod
+    def from_public_key(cls, name: str, data: bytes) -> SM2NoteVerifier:
+        """From SPKI PEM/DER or a SEC1 point, as :func:`bidkernel.crypto.sm2.load_public_key` reads."""
+        from bidkernel.crypto import sm2
+        from bidkernel.crypto.errors import InvalidKey
+
+        try:
+            return cls(name, sm2.load_public_key(data))
+        except InvalidKey as exc:
+            raise NoteError("bad_key", f"not an SM2 public key: {exc}") from None
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def key_id(self) -> bytes:
+        return self._id
+
+    def verify(self, msg: bytes, sig: bytes) -> bool:
+        from bidkernel.crypto import sm2
+
+        return sm2.verify(self.public_key, msg, sig, id=sm2.DEFAULT_ID, fmt="der")
+
+    def vkey(self) -> str:
+        return format_vkey(self._name, self._id, SM2_TYPE + self.public_key)
+
+    def __repr__(self) -> str:
+        return f"SM2NoteVerifier({self._name!r}, key_id={self._id.hex()})"
+
+
+class SM2NoteSigner:
+    """Signs notes with the platform's SM2 key (:class:`bidkernel.crypto.sm2.PrivateKey`)."""
+
+    def __init__(self, name: str, private_key: Sm2PrivateKey) -> None:
+        from bidkernel.crypto import sm2
+
+        if not isinstance(private_key, sm2.PrivateKey):
+            raise NoteError("bad_key", "not an SM2 private key")
+        self._priv = private_key
+        self._verifier = SM2NoteVerifier(name, private_key.public_key())
+
+    @classmethod
+    def generate(cls, name: str) -> SM2NoteSigner:
+        from bidkernel.crypto import sm2
+
+        return cls(name, sm2.generate_private_key())
+
+    @property
+    def name(self) -> str:
+        return self._verifier.name
+
+    @property
+    def key_id(self) -> bytes:
+        return self._verifier.key_id
+
+    def sign(self, msg: bytes) -> bytes:
+        from bidkernel.crypto import sm2
+
+        return sm2.sign(self._priv, msg, id=sm2.DEFAULT_ID, fmt="der")
+
+    def verifier(self) -> SM2NoteVerifier:
+        return self._verifier
+
+    def __repr__(self) -> str:  # never the private key
+        return f"SM2NoteSigner({self.name!r}, key_id={self.key_id.hex()})"
+
+
 def format_vkey(name: str, kid: bytes, typed_key: bytes) -> str:
     return f"{name}+{kid.hex()}+{base64.b64encode(typed_key).decode()}"
 
@@ -179,6 +269,8 @@ def parse_vkey(text: str) -> NoteVerifier:
     v: NoteVerifier
     if typed[:1] == ED25519_TYPE:
         v = Ed25519NoteVerifier(name, typed[1:])
+    elif typed.startswith(SM2_TYPE):
+        v = SM2NoteVerifier(name, typed[len(SM2_TYPE) :])
     else:
         raise NoteError("bad_vkey", f"unknown signature type 0x{typed[:1].hex()}")
     if v.key_id != kid:
@@ -324,9 +416,7 @@ def open_note(note: str, verifiers: Sequence[NoteVerifier]) -> tuple[str, list[N
         for v in verifiers:
             if v.name == s.name and v.key_id == s.key_id:
                 if not v.verify(msg, s.signature):
-                    raise NoteError(
-                        "bad_signature", f"the signature by {s.name} ({s.key_id.hex()}) is invalid"
-                    )
+                    raise NoteError("bad_signature", f"the signature by {s.name} ({s.key_id.hex()}) is invalid")
                 if v not in ok:
                     ok.append(v)
     if not ok:

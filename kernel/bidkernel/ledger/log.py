@@ -272,9 +272,7 @@ class TransparencyLog(LogReader):
                 meta = self._meta()
         for key, want in self._meta().items():
             if meta.get(key) != want:
-                raise LedgerStateError(
-                    "wrong_log", f"the store holds a log with {key} {meta.get(key)!r}, not {want!r}"
-                )
+                raise LedgerStateError("wrong_log", f"the store holds a log with {key} {meta.get(key)!r}, not {want!r}")
         with self.store.reader() as r:
             size = r.ledger_size()
             if self.config.verify_on_open == "full":
@@ -306,13 +304,9 @@ class TransparencyLog(LogReader):
                 raise LedgerStateError("bad_checkpoint", f"{where}: {exc}") from None
             cp = opened.checkpoint
             if (cp.size, cp.root, cp.time_ms) != (scp.size, scp.root, scp.time_ms):
-                raise LedgerStateError(
-                    "bad_checkpoint", f"{where}: stored columns differ from its signed note"
-                )
+                raise LedgerStateError("bad_checkpoint", f"{where}: stored columns differ from its signed note")
             if scp.size > size:
-                raise LedgerStateError(
-                    "bad_checkpoint", f"{where} is beyond the stored tree of {size} leaves"
-                )
+                raise LedgerStateError("bad_checkpoint", f"{where} is beyond the stored tree of {size} leaves")
             try:
                 root = merkle.root_from_nodes(self.hasher, scp.size, r.ledger_nodes)
             except LookupError as exc:
@@ -385,20 +379,14 @@ class TransparencyLog(LogReader):
                         if due is not None and due <= 0:
                             break
                         self._cond.wait(None if due is None else due / 1000)
-                    if (
-                        self._pending
-                        and self.config.max_delay_ms > 0
-                        and len(self._pending) < self.config.max_batch
-                    ):
+                    if self._pending and self.config.max_delay_ms > 0 and len(self._pending) < self.config.max_batch:
                         deadline = time.monotonic() + self.config.max_delay_ms / 1000
                         while len(self._pending) < self.config.max_batch and not self._stopping:
                             left = deadline - time.monotonic()
                             if left <= 0:
                                 break
                             self._cond.wait(left)
-                    batch = [
-                        self._pending.popleft() for _ in range(min(len(self._pending), self.config.max_batch))
-                    ]
+                    batch = [self._pending.popleft() for _ in range(min(len(self._pending), self.config.max_batch))]
                     stop = self._stopping and not self._pending
                     requests: list[concurrent.futures.Future[SignedCheckpoint]] = []
                     if not self._pending:
@@ -441,9 +429,7 @@ class TransparencyLog(LogReader):
                             continue
                     accepted.append(item)
                 leaf_hashes = [self.hasher.hash_leaf(i.leaf) for i in accepted]
-                new_size, new_front, nodes = merkle.append_leaf_hashes(
-                    self.hasher, size, frontier, leaf_hashes
-                )
+                new_size, new_front, nodes = merkle.append_leaf_hashes(self.hasher, size, frontier, leaf_hashes)
                 if accepted:
                     tx.ledger_append(size, [i.leaf for i in accepted], nodes)
         except Exception as exc:
@@ -462,9 +448,7 @@ class TransparencyLog(LogReader):
         if self._signer is not None and not due:
             last_size = self._last_cp.size if self._last_cp else 0
             n, t = self.config.checkpoint_every_n, self._due_in_ms()
-            due = self._size > last_size and (
-                (n > 0 and self._size - last_size >= n) or (t is not None and t <= 0)
-            )
+            due = self._size > last_size and ((n > 0 and self._size - last_size >= n) or (t is not None and t <= 0))
         if not due:
             return
         try:
@@ -490,20 +474,14 @@ class TransparencyLog(LogReader):
             now = self._clock()
             if last is not None:
                 if size < last.size:
-                    raise CheckpointError(
-                        "rollback", f"tree of {size} is smaller than signed size {last.size}"
-                    )
+                    raise CheckpointError("rollback", f"tree of {size} is smaller than signed size {last.size}")
                 if now < last.time_ms:
-                    raise CheckpointError(
-                        "clock_back", f"clock {now} is before the last checkpoint {last.time_ms}"
-                    )
+                    raise CheckpointError("clock_back", f"clock {now} is before the last checkpoint {last.time_ms}")
                 if size == last.size:
                     if not hmac.compare_digest(root, last.root):
                         raise CheckpointError("inconsistent", f"same size {size} but a different root")
                     self._last_cp = last
-                    return SignedCheckpoint(
-                        Checkpoint(self.origin, last.size, last.root, last.time_ms), last.note
-                    )
+                    return SignedCheckpoint(Checkpoint(self.origin, last.size, last.root, last.time_ms), last.note)
                 if last.size > 0:
                     try:
                         proof = merkle.consistency_proof(self.hasher, last.size, size, tx.ledger_nodes)

@@ -344,9 +344,7 @@ def verify_consistency(
         if proof:
             raise ProofError("bad_length", "equal sizes need an empty proof")
         if not hmac.compare_digest(root1, root2):
-            raise ProofError(
-                "root_mismatch", f"equal sizes but different roots {root1.hex()} / {root2.hex()}"
-            )
+            raise ProofError("root_mismatch", f"equal sizes but different roots {root1.hex()} / {root2.hex()}")
         return
     _check_hash(hasher, "root1", root1)
     _check_hash(hasher, "root2", root2)

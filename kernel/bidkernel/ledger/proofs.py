@@ -124,9 +124,7 @@ class InclusionProof:
         hasher = _hasher(self.hash)
         if self.leaf is not None and hasher.hash_leaf(self.leaf) != self.leaf_hash:
             raise ProofError("leaf_mismatch", "the leaf bytes do not hash to leaf_hash")
-        merkle.verify_inclusion(
-            hasher, self.leaf_index, self.tree_size, self.leaf_hash, self.proof, self.root
-        )
+        merkle.verify_inclusion(hasher, self.leaf_index, self.tree_size, self.leaf_hash, self.proof, self.root)
         return _check_cp(self.checkpoint, verifiers, self.origin, self.tree_size, self.root, hasher)
 
 
@@ -182,9 +180,7 @@ class ConsistencyProof:
             checkpoint2=cps[1],
         )
 
-    def verify(
-        self, verifiers: Sequence[NoteVerifier] = ()
-    ) -> tuple[SignedCheckpoint | None, SignedCheckpoint | None]:
+    def verify(self, verifiers: Sequence[NoteVerifier] = ()) -> tuple[SignedCheckpoint | None, SignedCheckpoint | None]:
         """Verify (RFC 9162 §2.1.4.2) and any attached checkpoints; raises on failure."""
         hasher = _hasher(self.hash)
         merkle.verify_consistency(hasher, self.size1, self.size2, self.root1, self.root2, self.proof)

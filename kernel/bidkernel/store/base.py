@@ -90,9 +90,7 @@ class Transaction(LedgerReads):
         """Record the log's fixed parameters; only on an empty log."""
 
     @abstractmethod
-    def ledger_append(
-        self, start: int, leaves: Sequence[bytes], nodes: Sequence[tuple[int, int, bytes]]
-    ) -> None:
+    def ledger_append(self, start: int, leaves: Sequence[bytes], nodes: Sequence[tuple[int, int, bytes]]) -> None:
         """Append ``leaves`` at indices ``start..`` and store the perfect ``nodes`` they complete.
 
         ``start`` must equal the current size (the backend checks; appends never overwrite).

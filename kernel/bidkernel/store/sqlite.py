@@ -148,8 +148,7 @@ class _SQLiteLedgerReads:
             "SELECT seq, size, root, time_ms, note FROM ledger_checkpoints ORDER BY seq"
         ).fetchall()
         return [
-            StoredCheckpoint(int(a), int(b), _blob(c, "a checkpoint root"), int(d), str(e))
-            for a, b, c, d, e in rows
+            StoredCheckpoint(int(a), int(b), _blob(c, "a checkpoint root"), int(d), str(e)) for a, b, c, d, e in rows
         ]
 
     def ledger_latest_checkpoint(self) -> StoredCheckpoint | None:
@@ -158,9 +157,7 @@ class _SQLiteLedgerReads:
         ).fetchone()
         if row is None:
             return None
-        return StoredCheckpoint(
-            int(row[0]), int(row[1]), _blob(row[2], "a checkpoint root"), int(row[3]), str(row[4])
-        )
+        return StoredCheckpoint(int(row[0]), int(row[1]), _blob(row[2], "a checkpoint root"), int(row[3]), str(row[4]))
 
 
 class SQLiteReader(_SQLiteLedgerReads, Reader):
@@ -190,9 +187,7 @@ class SQLiteTransaction(_SQLiteLedgerReads, Transaction):
             raise StoreError("the ledger is already initialised")
         self._conn.executemany("INSERT INTO ledger_meta(key, value) VALUES (?, ?)", sorted(meta.items()))
 
-    def ledger_append(
-        self, start: int, leaves: Sequence[bytes], nodes: Sequence[tuple[int, int, bytes]]
-    ) -> None:
+    def ledger_append(self, start: int, leaves: Sequence[bytes], nodes: Sequence[tuple[int, int, bytes]]) -> None:
         size = self.ledger_size()
         if start != size:
             raise StoreError(f"append at index {start} but the ledger holds {size} leaves")
@@ -233,13 +228,9 @@ class SQLiteStore(Store):
             self._writer.execute("BEGIN IMMEDIATE")
             row = self._writer.execute("SELECT value FROM store_meta WHERE key = 'schema'").fetchone()
             if row is None:
-                self._writer.execute(
-                    "INSERT INTO store_meta(key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,)
-                )
+                self._writer.execute("INSERT INTO store_meta(key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
             elif row[0] != SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self.path} has schema version {row[0]}; this kernel reads {SCHEMA_VERSION}"
-                )
+                raise StoreError(f"{self.path} has schema version {row[0]}; this kernel reads {SCHEMA_VERSION}")
             self._writer.execute("COMMIT")
         except BaseException:
             if self._writer.in_transaction:
