@@ -391,9 +391,9 @@ class TransparencyLog(LogReader):
                             self._cond.wait(left)
                     batch = [self._pending.popleft() for _ in range(min(len(self._pending), self.config.max_batch))]
                     stop = self._stopping and not self._pending
-                    requests: list[concurrent.futures.Future[SignedCheckpoint]] = []
-                    if not self._pending:
-                        requests, self._cp_requests = self._cp_requests, []
+                    # Served after this batch: every append that returned before a request was
+                    # committed earlier, so requests never wait for (or starve behind) new appends.
+                    requests, self._cp_requests = self._cp_requests, []
                 if batch:
                     self._commit(batch)
                 self._after_commit(requests)
