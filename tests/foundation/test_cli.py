@@ -66,3 +66,12 @@ def test_demo_runs_and_reports_checks() -> None:
     assert res.exit_code == 0, res.output
     assert "checks passed" in res.output
     assert "[FAIL]" not in res.output
+
+
+def test_demo_fails_loudly_when_a_known_answer_is_wrong(monkeypatch) -> None:
+    import bidkernel.crypto.sm3 as sm3_module
+
+    monkeypatch.setattr(sm3_module, "sm3", lambda data: bytes(32))
+    res = CliRunner().invoke(build_cli(), ["demo"])
+    assert res.exit_code != 0
+    assert "[FAIL] SM3 known answer" in res.output
