@@ -9,20 +9,20 @@ gmssl conventions and the conversions done here:
   gmssl supports), so only the GM/T 0009 default ID is covered here;
 * ciphertexts are raw C1||C2||C3 (mode=0, default) or C1||C3||C2 (mode=1), C1 = x||y without 04.
 
-gmssl does ~100 SM2 operations per second, so 10,000 cases per direction would take ~15 minutes.
-The count is chosen so the file runs in about 2 minutes on the shared 2-core machine: 2,000
-sign->verify cases (each both directions: bidkernel signs / gmssl verifies and gmssl signs /
-bidkernel verifies) and 2,000 encrypt->decrypt cases (each both directions, alternating gmssl's
-C1C2C3 and C1C3C2 modes), 8,000 gmssl operations in all. Measured with the default: 154 s for the
-file (78 s + 75 s) with the 2 shared cores at load average ~5; 1,000 + 1,000 cases took 55 s at
-load ~3. ``BIDKERNEL_SM2_GMSSL_CASES`` overrides (the 10,000-case bulk
-differential runs against OpenSSL in test_sm2_interop_openssl.py).
+Counts: 10,000 sign->verify cases (each both directions: bidkernel signs / gmssl verifies and gmssl
+signs / bidkernel verifies) and 10,000 encrypt->decrypt cases (each both directions, alternating
+gmssl's C1C2C3 and C1C3C2 modes): 40,000 gmssl operations. gmssl does ~100 SM2 operations per
+second, so the cases are split over one forked worker per core, each with its own seed-derived
+stream. ``BIDKERNEL_SM2_GMSSL_CASES`` overrides the count (e.g. for a quick local run).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import tempfile
+from collections.abc import Callable
 
 import pytest
 
@@ -30,7 +30,48 @@ from bidkernel.crypto import sm2
 
 gmssl_sm2 = pytest.importorskip("gmssl.sm2")
 
-CASES = int(os.environ.get("BIDKERNEL_SM2_GMSSL_CASES", "2000"))
+CASES = int(os.environ.get("BIDKERNEL_SM2_GMSSL_CASES", "10000"))
+WORKERS = max(1, min(4, os.cpu_count() or 1))
+
+
+def _forked(run: Callable[[int, int, int], list[str]]) -> list[str]:
+    """Run ``run(worker, start, stop)`` over CASES split across forked workers; gather their failures.
+
+    Forked children only make single native calls (no rayon batch), so forking a process that holds
+    the native thread pool is safe; a child that dies reports as a failure instead of passing silently.
+    """
+    bounds = [(w, CASES * w // WORKERS, CASES * (w + 1) // WORKERS) for w in range(WORKERS)]
+    with tempfile.TemporaryDirectory() as tmp:
+        pids = []
+        for w, start, stop in bounds:
+            pid = os.fork()
+            if pid == 0:  # child
+                code = 1
+                try:
+                    out = run(w, start, stop)
+                    with open(os.path.join(tmp, f"{w}.json"), "w") as f:
+                        json.dump({"failures": out, "done": stop - start}, f)
+                    code = 0
+                finally:
+                    os._exit(code)
+            pids.append(pid)
+        failures: list[str] = []
+        done = 0
+        for (w, _, _), pid in zip(bounds, pids, strict=True):
+            _, status = os.waitpid(pid, 0)
+            path = os.path.join(tmp, f"{w}.json")
+            if status != 0 or not os.path.exists(path):
+                failures.append(f"worker {w} died (status {status})")
+                continue
+            with open(path) as f:
+                res = json.load(f)
+            failures += res["failures"]
+            done += res["done"]
+    if done != CASES and not failures:
+        failures.append(f"only {done} of {CASES} cases ran")
+    return failures
+
+
 SEED = int(os.environ.get("BIDKERNEL_SM2_DIFF_SEED", "20261123"))
 
 
@@ -48,13 +89,13 @@ def _gm_key() -> tuple[sm2.PrivateKey, str, str]:
             return key, _scalar_hex(key), xy
 
 
-def test_gmssl_sign_verify_both_directions() -> None:
-    rng = random.Random(SEED + 10)
+def _sign_verify(worker: int, start: int, stop: int) -> list[str]:
+    rng = random.Random(SEED + 10 + 1000 * worker)
     failures: list[str] = []
     key, d_hex, xy = _gm_key()
     gm = gmssl_sm2.CryptSM2(private_key=d_hex, public_key=xy)
-    for i in range(CASES):
-        if i % 25 == 0 and i:
+    for i in range(start, stop):
+        if i % 25 == 0 and i > start:
             key, d_hex, xy = _gm_key()
             gm = gmssl_sm2.CryptSM2(private_key=d_hex, public_key=xy)
         msg = rng.randbytes(rng.randrange(0, 200))
@@ -66,16 +107,21 @@ def test_gmssl_sign_verify_both_directions() -> None:
             failures.append(f"case {i}: we rejected gmssl's signature")
         if i % 50 == 0 and sm2.verify(key.public_key(), msg + b"x", theirs, fmt="raw"):
             failures.append(f"case {i}: we accepted gmssl's signature on another message")
+    return failures
+
+
+def test_gmssl_sign_verify_both_directions() -> None:
+    failures = _forked(_sign_verify)
     assert not failures, (SEED, failures[:10], len(failures))
 
 
-def test_gmssl_encrypt_decrypt_both_directions() -> None:
-    rng = random.Random(SEED + 11)
+def _encrypt_decrypt(worker: int, start: int, stop: int) -> list[str]:
+    rng = random.Random(SEED + 11 + 1000 * worker)
     failures: list[str] = []
     key, d_hex, xy = _gm_key()
     gms = {m: gmssl_sm2.CryptSM2(private_key=d_hex, public_key=xy, mode=m) for m in (0, 1)}
-    for i in range(CASES):
-        if i % 25 == 0 and i:
+    for i in range(start, stop):
+        if i % 25 == 0 and i > start:
             key, d_hex, xy = _gm_key()
             gms = {m: gmssl_sm2.CryptSM2(private_key=d_hex, public_key=xy, mode=m) for m in (0, 1)}
         mode = i % 2
@@ -95,4 +141,9 @@ def test_gmssl_encrypt_decrypt_both_directions() -> None:
                 failures.append(f"case {i}: converted DER ciphertext does not decrypt")
         except sm2.Sm2DecryptionError as exc:
             failures.append(f"case {i}: we rejected gmssl's {fmt} ciphertext ({exc.reason})")
+    return failures
+
+
+def test_gmssl_encrypt_decrypt_both_directions() -> None:
+    failures = _forked(_encrypt_decrypt)
     assert not failures, (SEED, failures[:10], len(failures))
