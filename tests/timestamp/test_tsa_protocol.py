@@ -161,6 +161,6 @@ def test_serial_store_failure_is_system_failure_and_nothing_issued(tsa_cert: Iss
     auth = build_authority(tsa_cert, tmp_path / "unused.sqlite")
     auth.serials = serials
     assert parse_reply(auth.respond(GOOD)).status == 0
-    serials._db.close()  # the store goes away under the TSA
+    serials._counter._db.close()  # the store goes away under the TSA
     rep = parse_reply(auth.respond(GOOD))
     assert rep.status == 2 and rep.fail_info == ("systemFailure",) and rep.token is None
