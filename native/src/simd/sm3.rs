@@ -1,0 +1,195 @@
+//! SM3 (GB/T 32905-2016): fastest single stream and multi-buffer hashing, with runtime dispatch.
+//!
+//! Single stream ([`Backend`]): our straight-line compression built with BMI2 (`rorx`) when the
+//! CPU has it, or RustCrypto's `sm3` as the portable path.
+//! Many messages ([`MbBackend`]): 16 messages per AVX-512 step (one per 32-bit lane),
+//! messages sorted by length so lanes stay busy; the portable path hashes them one by one.
+//!
+//! `BIDKERNEL_FORCE_PORTABLE=1` selects the portable paths (read once per process).
+
+use std::sync::OnceLock;
+
+use super::sm3_scalar;
+
+/// Digest length in bytes.
+pub const DIGEST_LEN: usize = 32;
+
+/// Single-stream SM3 implementations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Our unrolled compression compiled with BMI2 rotations (x86-64 with BMI2).
+    Bmi2,
+    /// Our unrolled compression, plain Rust (any CPU).
+    Scalar,
+    /// RustCrypto `sm3`.
+    Portable,
+}
+
+impl Backend {
+    /// Stable name for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Bmi2 => "x86-64-bmi2",
+            Backend::Scalar => "scalar",
+            Backend::Portable => "portable",
+        }
+    }
+
+    /// Whether this CPU can run the backend.
+    pub fn is_available(self) -> bool {
+        match self {
+            Backend::Bmi2 => cfg!(target_arch = "x86_64") && crate::cpu::has("bmi2"),
+            Backend::Scalar | Backend::Portable => true,
+        }
+    }
+
+    /// All backends usable here, fastest first.
+    pub fn available() -> Vec<Backend> {
+        [Backend::Bmi2, Backend::Scalar, Backend::Portable]
+            .into_iter()
+            .filter(|b| b.is_available())
+            .collect()
+    }
+
+    /// The backend [`digest`] uses (cached for the process).
+    pub fn detect() -> Backend {
+        static CHOSEN: OnceLock<Backend> = OnceLock::new();
+        *CHOSEN.get_or_init(|| {
+            if crate::cpu::portable_forced() {
+                Backend::Portable
+            } else {
+                Backend::available()[0]
+            }
+        })
+    }
+}
+
+/// Multi-buffer SM3 implementations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MbBackend {
+    /// 16 lanes of AVX-512F/BW.
+    Avx512x16,
+    /// One message after another with the best single-stream backend.
+    Serial,
+}
+
+impl MbBackend {
+    /// Stable name for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            MbBackend::Avx512x16 => "avx512-x16",
+            MbBackend::Serial => "serial",
+        }
+    }
+
+    /// Whether this CPU can run the backend.
+    pub fn is_available(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            MbBackend::Avx512x16 => super::sm3_mb::available(),
+            #[cfg(not(target_arch = "x86_64"))]
+            MbBackend::Avx512x16 => false,
+            MbBackend::Serial => true,
+        }
+    }
+
+    /// All backends usable here, fastest first.
+    pub fn available() -> Vec<MbBackend> {
+        [MbBackend::Avx512x16, MbBackend::Serial]
+            .into_iter()
+            .filter(|b| b.is_available())
+            .collect()
+    }
+
+    /// The backend [`digest_many`] uses (cached for the process).
+    pub fn detect() -> MbBackend {
+        static CHOSEN: OnceLock<MbBackend> = OnceLock::new();
+        *CHOSEN.get_or_init(|| {
+            if crate::cpu::portable_forced() {
+                MbBackend::Serial
+            } else {
+                MbBackend::available()[0]
+            }
+        })
+    }
+}
+
+/// Name of the single-stream backend [`digest`] uses.
+pub fn active_backend() -> &'static str {
+    Backend::detect().name()
+}
+
+/// Name of the multi-buffer backend [`digest_many`] uses.
+pub fn active_mb_backend() -> &'static str {
+    MbBackend::detect().name()
+}
+
+/// SM3 of `data` on the fastest single-stream path.
+pub fn digest(data: &[u8]) -> [u8; DIGEST_LEN] {
+    digest_with(Backend::detect(), data)
+}
+
+/// [`digest`] on an explicit backend (panics if the CPU lacks it).
+pub fn digest_with(backend: Backend, data: &[u8]) -> [u8; DIGEST_LEN] {
+    assert!(
+        backend.is_available(),
+        "SM3 backend {} not supported",
+        backend.name()
+    );
+    match backend {
+        #[cfg(target_arch = "x86_64")]
+        Backend::Bmi2 => sm3_scalar::digest_with(data, |v, b| {
+            // SAFETY: BMI2 presence asserted above.
+            unsafe { sm3_scalar::compress_bmi2(v, b) }
+        }),
+        Backend::Scalar => sm3_scalar::digest_with(data, sm3_scalar::compress_portable),
+        _ => {
+            use sm3::Digest;
+            sm3::Sm3::digest(data).into()
+        }
+    }
+}
+
+/// SM3 of each message, multi-buffer where the CPU allows. Output order follows input order.
+pub fn digest_many(msgs: &[&[u8]]) -> Vec<[u8; DIGEST_LEN]> {
+    digest_many_with(MbBackend::detect(), msgs)
+}
+
+/// [`digest_many`] on an explicit backend (panics if the CPU lacks it).
+pub fn digest_many_with(backend: MbBackend, msgs: &[&[u8]]) -> Vec<[u8; DIGEST_LEN]> {
+    assert!(
+        backend.is_available(),
+        "SM3 backend {} not supported",
+        backend.name()
+    );
+    match backend {
+        #[cfg(target_arch = "x86_64")]
+        MbBackend::Avx512x16 => {
+            use super::sm3_mb::{digest16, LANES};
+            let mut out = vec![[0u8; DIGEST_LEN]; msgs.len()];
+            // Batch messages of similar length together so no lane idles for long.
+            let mut order: Vec<usize> = (0..msgs.len()).collect();
+            order.sort_by_key(|&i| msgs[i].len());
+            let mut batch: Vec<&[u8]> = Vec::with_capacity(LANES);
+            let mut res = [[0u8; DIGEST_LEN]; LANES];
+            for idx in order.chunks(LANES) {
+                batch.clear();
+                batch.extend(idx.iter().map(|&i| msgs[i]));
+                // SAFETY: `is_available` asserted AVX-512F/BW above.
+                unsafe { digest16(&batch, &mut res[..idx.len()]) };
+                for (k, &i) in idx.iter().enumerate() {
+                    out[i] = res[k];
+                }
+            }
+            out
+        }
+        _ => {
+            let b = if crate::cpu::portable_forced() {
+                Backend::Portable
+            } else {
+                Backend::detect()
+            };
+            msgs.iter().map(|m| digest_with(b, m)).collect()
+        }
+    }
+}
