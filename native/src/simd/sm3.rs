@@ -17,6 +17,8 @@ pub const DIGEST_LEN: usize = 32;
 /// Single-stream SM3 implementations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
+    /// Message schedule of 16 blocks at once in AVX-512 lanes, rounds on BMI2 scalar ALUs.
+    Avx512Bmi2,
     /// Our unrolled compression compiled with BMI2 rotations (x86-64 with BMI2).
     Bmi2,
     /// Our unrolled compression, plain Rust (any CPU).
@@ -29,6 +31,7 @@ impl Backend {
     /// Stable name for reports.
     pub fn name(self) -> &'static str {
         match self {
+            Backend::Avx512Bmi2 => "avx512-schedule+bmi2",
             Backend::Bmi2 => "x86-64-bmi2",
             Backend::Scalar => "scalar",
             Backend::Portable => "portable",
@@ -38,6 +41,10 @@ impl Backend {
     /// Whether this CPU can run the backend.
     pub fn is_available(self) -> bool {
         match self {
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx512Bmi2 => super::sm3_mb::available() && crate::cpu::has("bmi2"),
+            #[cfg(not(target_arch = "x86_64"))]
+            Backend::Avx512Bmi2 => false,
             Backend::Bmi2 => cfg!(target_arch = "x86_64") && crate::cpu::has("bmi2"),
             Backend::Scalar | Backend::Portable => true,
         }
@@ -45,10 +52,15 @@ impl Backend {
 
     /// All backends usable here, fastest first.
     pub fn available() -> Vec<Backend> {
-        [Backend::Bmi2, Backend::Scalar, Backend::Portable]
-            .into_iter()
-            .filter(|b| b.is_available())
-            .collect()
+        [
+            Backend::Avx512Bmi2,
+            Backend::Bmi2,
+            Backend::Scalar,
+            Backend::Portable,
+        ]
+        .into_iter()
+        .filter(|b| b.is_available())
+        .collect()
     }
 
     /// The backend [`digest`] uses (cached for the process).
@@ -137,6 +149,11 @@ pub fn digest_with(backend: Backend, data: &[u8]) -> [u8; DIGEST_LEN] {
         backend.name()
     );
     match backend {
+        #[cfg(target_arch = "x86_64")]
+        Backend::Avx512Bmi2 => sm3_scalar::digest_with(data, |v, b| {
+            // SAFETY: AVX-512F/BW and BMI2 presence asserted above.
+            unsafe { super::sm3_mb::compress_single(v, b) }
+        }),
         #[cfg(target_arch = "x86_64")]
         Backend::Bmi2 => sm3_scalar::digest_with(data, |v, b| {
             // SAFETY: BMI2 presence asserted above.

@@ -73,11 +73,10 @@ unsafe fn add(a: __m512i, b: __m512i) -> __m512i {
     _mm512_add_epi32(a, b)
 }
 
-/// One compression step for 16 lanes; lanes outside `active` keep their state.
+/// Loads one block per lane and expands it: `w[j]` holds `W_j` of every lane.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn compress16(v: &mut [__m512i; 8], blocks: &[*const u8; LANES], active: __mmask16) {
-    let mut w = [_mm512_setzero_si512(); 68];
+unsafe fn expand16(blocks: &[*const u8; LANES], w: &mut [__m512i; 68]) {
     let mut r = [_mm512_setzero_si512(); 16];
     for (l, p) in blocks.iter().enumerate() {
         r[l] = _mm512_loadu_si512(*p as *const _);
@@ -93,6 +92,14 @@ unsafe fn compress16(v: &mut [__m512i; 8], blocks: &[*const u8; LANES], active: 
         let x = xor3(w[j - 16], w[j - 9], _mm512_rol_epi32::<15>(w[j - 3]));
         w[j] = xor3(p1(x), _mm512_rol_epi32::<7>(w[j - 13]), w[j - 6]);
     }
+}
+
+/// One compression step for 16 lanes; lanes outside `active` keep their state.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn compress16(v: &mut [__m512i; 8], blocks: &[*const u8; LANES], active: __mmask16) {
+    let mut w = [_mm512_setzero_si512(); 68];
+    expand16(blocks, &mut w);
     let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = *v;
     for j in 0..64 {
         let a12 = _mm512_rol_epi32::<12>(a);
@@ -168,6 +175,69 @@ pub unsafe fn digest16(msgs: &[&[u8]], out: &mut [[u8; 32]]) {
     for (l, o) in out.iter_mut().enumerate() {
         for i in 0..8 {
             o[4 * i..4 * i + 4].copy_from_slice(&words[i][l].to_be_bytes());
+        }
+    }
+}
+
+/// Expanded schedules of 16 consecutive blocks of one message, lane-major: `w[j][k]` is `W_j`
+/// of block `k`, `wp[j][k]` is `W'_j`.
+struct Expanded {
+    w: [[u32; LANES]; 68],
+    wp: [[u32; LANES]; 64],
+}
+
+struct Lane<'a>(&'a Expanded, usize, &'a [u32; 64]);
+
+impl super::sm3_scalar::Schedule for Lane<'_> {
+    #[inline(always)]
+    fn w(&self, j: usize) -> u32 {
+        self.0.w[j][self.1]
+    }
+    #[inline(always)]
+    fn wp(&self, j: usize) -> u32 {
+        self.0.wp[j][self.1]
+    }
+    #[inline(always)]
+    fn t(&self, j: usize) -> u32 {
+        self.2[j]
+    }
+}
+
+/// Single-stream compression of whole blocks: the message schedule of 16 consecutive blocks is
+/// computed at once in AVX-512 lanes (it does not depend on the chaining value), so the scalar
+/// ALUs (BMI2 `rorx`) only run the 64 rounds.
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX-512BW and BMI2.
+#[target_feature(enable = "avx512f,avx512bw,bmi2")]
+pub unsafe fn compress_single(v: &mut [u32; 8], blocks: &[u8]) {
+    debug_assert_eq!(blocks.len() % 64, 0);
+    static ZERO: [u8; 64] = [0; 64];
+    let mut ex = Expanded {
+        w: [[0; LANES]; 68],
+        wp: [[0; LANES]; 64],
+    };
+    let mut w = [_mm512_setzero_si512(); 68];
+    for chunk in blocks.chunks(64 * LANES) {
+        let n = chunk.len() / 64;
+        let mut ptrs = [ZERO.as_ptr(); LANES];
+        for (k, p) in ptrs.iter_mut().enumerate().take(n) {
+            *p = chunk.as_ptr().add(64 * k);
+        }
+        expand16(&ptrs, &mut w);
+        for (dst, src) in ex.w.iter_mut().zip(w.iter()) {
+            _mm512_storeu_si512(dst.as_mut_ptr() as *mut _, *src);
+        }
+        for j in 0..64 {
+            _mm512_storeu_si512(
+                ex.wp[j].as_mut_ptr() as *mut _,
+                _mm512_xor_si512(w[j], w[j + 4]),
+            );
+        }
+        // Hide the constants' values from the optimiser so it keeps `(A <<< 12) + T_j` ahead of `+ E`.
+        let t = core::hint::black_box(&TJ_ROT);
+        for k in 0..n {
+            super::sm3_scalar::rounds(v, &Lane(&ex, k, t));
         }
     }
 }

@@ -57,18 +57,19 @@ fn expand(block: &[u8], w: &mut [u32; 68]) {
 macro_rules! r {
     ($j:expr, $w:ident, $a:ident, $b:ident, $c:ident, $d:ident, $e:ident, $f:ident, $g:ident, $h:ident) => {{
         let a12 = $a.rotate_left(12);
-        let ss1 = a12.wrapping_add($e).wrapping_add(TJ_ROT[$j]).rotate_left(7);
+        // (A<<<12 + T_j) is ready before E: add E last to keep it off the critical path.
+        let ss1 = a12.wrapping_add($w.t($j)).wrapping_add($e).rotate_left(7);
         let ss2 = ss1 ^ a12;
         let (ff, gg) = if $j < 16 {
             ($a ^ $b ^ $c, $e ^ $f ^ $g)
         } else {
-            (($a & $b) | ($c & ($a | $b)), ($e & $f) | (!$e & $g))
+            (($a & $b) | ($c & ($a | $b)), (($f ^ $g) & $e) ^ $g)
         };
         let tt1 = ff
             .wrapping_add($d)
             .wrapping_add(ss2)
-            .wrapping_add($w[$j] ^ $w[$j + 4]);
-        let tt2 = gg.wrapping_add($h).wrapping_add(ss1).wrapping_add($w[$j]);
+            .wrapping_add($w.wp($j));
+        let tt2 = gg.wrapping_add($h).wrapping_add($w.w($j)).wrapping_add(ss1);
         $b = $b.rotate_left(9);
         $f = $f.rotate_left(19);
         $d = tt1;
@@ -86,31 +87,59 @@ macro_rules! r4 {
     }};
 }
 
+/// Where the rounds read the expanded message: `W_j` and `W'_j = W_j ⊕ W_{j+4}`.
+pub(crate) trait Schedule {
+    fn w(&self, j: usize) -> u32;
+    fn wp(&self, j: usize) -> u32;
+    /// `T_j <<< j`, read from memory so the compiler adds it to `A <<< 12` before `E` arrives.
+    #[inline(always)]
+    fn t(&self, j: usize) -> u32 {
+        TJ_ROT[j]
+    }
+}
+
+impl Schedule for [u32; 68] {
+    #[inline(always)]
+    fn w(&self, j: usize) -> u32 {
+        self[j]
+    }
+    #[inline(always)]
+    fn wp(&self, j: usize) -> u32 {
+        self[j] ^ self[j + 4]
+    }
+}
+
+/// The 64 rounds of one block and the final feed-forward XOR.
+#[inline(always)]
+pub(crate) fn rounds<S: Schedule>(v: &mut [u32; 8], w: &S) {
+    let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = *v;
+    r4!(0, w, a, b, c, d, e, f, g, h);
+    r4!(4, w, a, b, c, d, e, f, g, h);
+    r4!(8, w, a, b, c, d, e, f, g, h);
+    r4!(12, w, a, b, c, d, e, f, g, h);
+    r4!(16, w, a, b, c, d, e, f, g, h);
+    r4!(20, w, a, b, c, d, e, f, g, h);
+    r4!(24, w, a, b, c, d, e, f, g, h);
+    r4!(28, w, a, b, c, d, e, f, g, h);
+    r4!(32, w, a, b, c, d, e, f, g, h);
+    r4!(36, w, a, b, c, d, e, f, g, h);
+    r4!(40, w, a, b, c, d, e, f, g, h);
+    r4!(44, w, a, b, c, d, e, f, g, h);
+    r4!(48, w, a, b, c, d, e, f, g, h);
+    r4!(52, w, a, b, c, d, e, f, g, h);
+    r4!(56, w, a, b, c, d, e, f, g, h);
+    r4!(60, w, a, b, c, d, e, f, g, h);
+    for (s, x) in v.iter_mut().zip([a, b, c, d, e, f, g, h]) {
+        *s ^= x;
+    }
+}
+
 #[inline(always)]
 fn compress_body(v: &mut [u32; 8], blocks: &[u8]) {
     let mut w = [0u32; 68];
     for block in blocks.chunks_exact(64) {
         expand(block, &mut w);
-        let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = *v;
-        r4!(0, w, a, b, c, d, e, f, g, h);
-        r4!(4, w, a, b, c, d, e, f, g, h);
-        r4!(8, w, a, b, c, d, e, f, g, h);
-        r4!(12, w, a, b, c, d, e, f, g, h);
-        r4!(16, w, a, b, c, d, e, f, g, h);
-        r4!(20, w, a, b, c, d, e, f, g, h);
-        r4!(24, w, a, b, c, d, e, f, g, h);
-        r4!(28, w, a, b, c, d, e, f, g, h);
-        r4!(32, w, a, b, c, d, e, f, g, h);
-        r4!(36, w, a, b, c, d, e, f, g, h);
-        r4!(40, w, a, b, c, d, e, f, g, h);
-        r4!(44, w, a, b, c, d, e, f, g, h);
-        r4!(48, w, a, b, c, d, e, f, g, h);
-        r4!(52, w, a, b, c, d, e, f, g, h);
-        r4!(56, w, a, b, c, d, e, f, g, h);
-        r4!(60, w, a, b, c, d, e, f, g, h);
-        for (s, x) in v.iter_mut().zip([a, b, c, d, e, f, g, h]) {
-            *s ^= x;
-        }
+        rounds(v, &w);
     }
 }
 
