@@ -12,6 +12,8 @@ pub mod sm4;
 mod sm4_sbox;
 
 #[cfg(target_arch = "x86_64")]
+mod ghash_clmul;
+#[cfg(target_arch = "x86_64")]
 mod sm3_mb;
 #[cfg(target_arch = "x86_64")]
 mod sm4_gfni;

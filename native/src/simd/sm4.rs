@@ -414,8 +414,44 @@ const GCM_CHUNK: usize = 8 * 1024;
 /// SP 800-38D §5.2.1.1: plaintext at most 2^39 - 256 bits.
 const GCM_MAX_LEN: u64 = (1 << 36) - 32;
 
+/// GHASH: our VPCLMULQDQ kernel on the fast backend when the CPU has it, else RustCrypto's.
+enum Hasher {
+    Crate(GHash),
+    #[cfg(target_arch = "x86_64")]
+    Clmul(Box<super::ghash_clmul::Ghash>),
+}
+
+impl Hasher {
+    fn new(backend: Backend, h: &[u8; 16]) -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if backend == Backend::Avx512Gfni && super::ghash_clmul::available() {
+            // SAFETY: PCLMULQDQ presence checked by `available()` on the line above.
+            return Hasher::Clmul(Box::new(unsafe { super::ghash_clmul::Ghash::new(h) }));
+        }
+        let _ = backend;
+        Hasher::Crate(GHash::new(&ghash::Key::from(*h)))
+    }
+
+    fn update_padded(&mut self, data: &[u8]) {
+        match self {
+            Hasher::Crate(g) => g.update_padded(data),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: this variant is only constructed after `ghash_clmul::available()`.
+            Hasher::Clmul(g) => unsafe { g.update_padded(data) },
+        }
+    }
+
+    fn finalize(self) -> [u8; 16] {
+        match self {
+            Hasher::Crate(g) => g.finalize().into(),
+            #[cfg(target_arch = "x86_64")]
+            Hasher::Clmul(g) => g.finalize(),
+        }
+    }
+}
+
 struct GcmState {
-    ghash: GHash,
+    ghash: Hasher,
     j0: u128,
 }
 
@@ -425,22 +461,21 @@ fn gcm_init(backend: Backend, keys: &Sm4Keys, nonce: &[u8], aad: &[u8]) -> Resul
     }
     let mut h = [0u8; 16];
     encrypt_one(backend, keys, &mut h);
-    let key = ghash::Key::from(h);
-    h.zeroize();
     let j0 = if nonce.len() == 12 {
         let mut b = [0u8; 16];
         b[..12].copy_from_slice(nonce);
         b[15] = 1;
         u128::from_be_bytes(b)
     } else {
-        let mut g = GHash::new(&key);
+        let mut g = Hasher::new(backend, &h);
         g.update_padded(nonce);
         let mut len = [0u8; 16];
         len[8..].copy_from_slice(&((nonce.len() as u64) * 8).to_be_bytes());
-        g.update(&[ghash::Block::from(len)]);
-        u128::from_be_bytes(g.finalize().into())
+        g.update_padded(&len);
+        u128::from_be_bytes(g.finalize())
     };
-    let mut ghash = GHash::new(&key);
+    let mut ghash = Hasher::new(backend, &h);
+    h.zeroize();
     ghash.update_padded(aad);
     Ok(GcmState { ghash, j0 })
 }
@@ -456,8 +491,8 @@ fn gcm_finish(
     let mut lens = [0u8; 16];
     lens[..8].copy_from_slice(&((aad_len as u64) * 8).to_be_bytes());
     lens[8..].copy_from_slice(&((len as u64) * 8).to_be_bytes());
-    ghash.update(&[ghash::Block::from(lens)]);
-    let s: [u8; 16] = ghash.finalize().into();
+    ghash.update_padded(&lens);
+    let s: [u8; 16] = ghash.finalize();
     let mut tag = j0.to_be_bytes();
     encrypt_one(backend, keys, &mut tag);
     for (t, x) in tag.iter_mut().zip(s.iter()) {
