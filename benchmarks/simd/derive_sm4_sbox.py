@@ -1,6 +1,13 @@
-import re,glob
-src=open(glob.glob('/root/.cargo/registry/src/*/sm4-0.6.0/src/consts.rs')[0]).read()
-tbl=src.split('SBOX')[1].split('];')[0]
+#!/usr/bin/env python3
+"""Finds the affine structure of the SM4 S-box: S(x) = A * inv_F(A * x + C) + C over
+F = GF(2)[t]/(t^8+t^7+t^6+t^5+t^4+t^2+1), A a circulant 8x8 bit matrix (row i = output bit i).
+Searches every circulant matrix and constant against the GB/T 32907 table (read from
+native/src/simd/sm4_sbox.rs). Prints the (first row, direction, C) that fit; the Rust code
+hard-codes the result and re-checks it over all 256 inputs in `cargo test`."""
+import os
+import re
+src=open(os.path.join(os.path.dirname(__file__),'../../native/src/simd/sm4_sbox.rs')).read()
+tbl=src.split('SBOX_TABLE: [u8; 256] = [')[1].split('];')[0]
 S=[int(x,16) for x in re.findall(r'0x([0-9a-f]{2})',tbl)]
 assert len(S)==256
 def gmul(a,b,poly):

@@ -59,6 +59,8 @@ impl std::error::Error for Error {}
 pub enum Backend {
     /// AVX-512F/BW + GFNI.
     Avx512Gfni,
+    /// AES-NI + SSSE3 (S-box through `aesenclast` and nibble shuffles).
+    AesNi,
     /// RustCrypto `sm4` (portable Rust).
     Portable,
 }
@@ -68,6 +70,7 @@ impl Backend {
     pub fn name(self) -> &'static str {
         match self {
             Backend::Avx512Gfni => "avx512-gfni",
+            Backend::AesNi => "aesni-ssse3",
             Backend::Portable => "portable",
         }
     }
@@ -77,15 +80,17 @@ impl Backend {
         match self {
             #[cfg(target_arch = "x86_64")]
             Backend::Avx512Gfni => super::sm4_gfni::available(),
+            #[cfg(target_arch = "x86_64")]
+            Backend::AesNi => super::sm4_aesni::available(),
             #[cfg(not(target_arch = "x86_64"))]
-            Backend::Avx512Gfni => false,
+            Backend::Avx512Gfni | Backend::AesNi => false,
             Backend::Portable => true,
         }
     }
 
     /// All backends usable on this CPU, fastest first.
     pub fn available() -> Vec<Backend> {
-        [Backend::Avx512Gfni, Backend::Portable]
+        [Backend::Avx512Gfni, Backend::AesNi, Backend::Portable]
             .into_iter()
             .filter(|b| b.is_available())
             .collect()
@@ -180,6 +185,9 @@ impl Sm4Keys {
         let rk_enc = if crate::cpu::has("gfni") {
             // SAFETY: GFNI presence checked on the line above.
             expand(key, |x| unsafe { super::sm4_gfni::sbox_word(x) })
+        } else if super::sm4_aesni::available() {
+            // SAFETY: AES-NI and SSSE3 presence checked on the line above.
+            expand(key, |x| unsafe { super::sm4_aesni::sbox_word(x) })
         } else {
             expand(key, sbox_word_ct)
         };
@@ -255,6 +263,12 @@ fn raw_ecb(backend: Backend, keys: &Sm4Keys, data: &mut [u8], decrypt: bool) {
             // SAFETY: `backend.check()` (called by every public entry point) verified AVX-512F/BW + GFNI.
             unsafe { super::sm4_gfni::crypt_ecb(rk, data) }
         }
+        #[cfg(target_arch = "x86_64")]
+        Backend::AesNi => {
+            let rk = if decrypt { &keys.rk_dec } else { &keys.rk_enc };
+            // SAFETY: `backend.check()` verified AES-NI + SSSE3.
+            unsafe { super::sm4_aesni::crypt_ecb(rk, data) }
+        }
         _ => portable_ecb(keys, data, decrypt),
     }
 }
@@ -264,6 +278,9 @@ fn raw_ctr(backend: Backend, keys: &Sm4Keys, ctr: u128, wrap32: bool, data: &mut
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `backend.check()` verified AVX-512F/BW + GFNI.
         Backend::Avx512Gfni => unsafe { super::sm4_gfni::ctr_xor(&keys.rk_enc, ctr, wrap32, data) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `backend.check()` verified AES-NI + SSSE3.
+        Backend::AesNi => unsafe { super::sm4_aesni::ctr_xor(&keys.rk_enc, ctr, wrap32, data) },
         _ => portable_ctr(keys, ctr, wrap32, data),
     }
 }
@@ -361,6 +378,9 @@ pub fn cbc_encrypt_with(
         Backend::Avx512Gfni => unsafe {
             super::sm4_gfni::cbc_encrypt(&keys.rk_enc, &mut chain, data)
         },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `backend.check()` verified AES-NI + SSSE3.
+        Backend::AesNi => unsafe { super::sm4_aesni::cbc_encrypt(&keys.rk_enc, &mut chain, data) },
         _ => {
             for b in data.chunks_exact_mut(16) {
                 for (x, c) in b.iter_mut().zip(chain.iter()) {
@@ -392,6 +412,20 @@ pub fn cbc_decrypt_with(
         Backend::Avx512Gfni => unsafe {
             super::sm4_gfni::cbc_decrypt(&keys.rk_dec, &mut chain, data)
         },
+        Backend::AesNi => {
+            // Parallel decryption of 64-block chunks, then the chaining XOR.
+            let mut prev = [0u8; 1024 + 16];
+            for c in data.chunks_mut(1024) {
+                let n = c.len();
+                prev[..16].copy_from_slice(&chain);
+                prev[16..16 + n].copy_from_slice(c);
+                chain.copy_from_slice(&prev[n..n + 16]);
+                raw_ecb(backend, keys, c, true);
+                for (d, s) in c.iter_mut().zip(&prev[..n]) {
+                    *d ^= s;
+                }
+            }
+        }
         _ => {
             for b in data.chunks_exact_mut(16) {
                 let ct: [u8; 16] = (&*b).try_into().unwrap();

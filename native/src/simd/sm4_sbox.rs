@@ -180,6 +180,77 @@ pub(crate) const fn gfni_matrix(m: &BitMatrix) -> u64 {
 pub(crate) const PRE_GFNI: u64 = gfni_matrix(&PRE);
 pub(crate) const POST_GFNI: u64 = gfni_matrix(&POST);
 
+// --- AES-NI form -------------------------------------------------------------------------
+//
+// `aesenclast(y, 0) = ShiftRows(SubBytes(y))` with `SubBytes(y) = M · inv_G(y) ⊕ 0x63`, M the AES
+// affine matrix (row i = 0xF1 rotated left by i, FIPS 197 §5.1.1). Hence
+// `S(x) = (A·φ⁻¹·M⁻¹) · (SubBytes(φA·x ⊕ φC) ⊕ 0x63) ⊕ C`. The two affine maps are evaluated with
+// 4-bit `pshufb` lookups (a linear map splits over the low and high nibble), which index a
+// register, not memory: constant time. ShiftRows is undone by one byte shuffle.
+
+/// AES's affine matrix M.
+pub(crate) const AES_M: BitMatrix = {
+    let mut m = [0u8; 8];
+    let mut i = 0;
+    while i < 8 {
+        m[i] = 0xF1u8.rotate_left(i as u32);
+        i += 1;
+    }
+    m
+};
+/// AES's affine constant.
+pub(crate) const AES_C: u8 = 0x63;
+
+/// Post map for the AES-NI form: `A·φ⁻¹·M⁻¹`, constant `(A·φ⁻¹·M⁻¹)·0x63 ⊕ C`.
+pub(crate) const POST_AES: BitMatrix = mat_mul(&POST, &mat_inv(&AES_M));
+pub(crate) const POST_AES_C: u8 = mat_apply(&POST_AES, AES_C) ^ SM4_C;
+
+/// Nibble tables `(low, high)` of the affine map `m·x ⊕ c`: `m·x ⊕ c = low[x & 15] ⊕ high[x >> 4]`.
+pub(crate) const fn nibble_tables(m: &BitMatrix, c: u8) -> ([u8; 16], [u8; 16]) {
+    let mut lo = [0u8; 16];
+    let mut hi = [0u8; 16];
+    let mut n = 0;
+    while n < 16 {
+        lo[n] = mat_apply(m, n as u8) ^ c;
+        hi[n] = mat_apply(m, (n as u8) << 4);
+        n += 1;
+    }
+    (lo, hi)
+}
+
+pub(crate) const PRE_NIB: ([u8; 16], [u8; 16]) = nibble_tables(&PRE, PRE_C);
+pub(crate) const POST_AES_NIB: ([u8; 16], [u8; 16]) = nibble_tables(&POST_AES, POST_AES_C);
+
+/// Byte shuffle that undoes AES ShiftRows: `t[r + 4c] = s[r + 4((c - r) mod 4)]`.
+pub(crate) const INV_SHIFT_ROWS: [u8; 16] = {
+    let mut p = [0u8; 16];
+    let mut i = 0;
+    while i < 16 {
+        let (r, c) = (i % 4, i / 4);
+        p[i] = (r + 4 * ((c + 4 - r) % 4)) as u8;
+        i += 1;
+    }
+    p
+};
+
+/// Scalar model of the AES-NI evaluation (test oracle): AES SubBytes from its definition.
+#[cfg(test)]
+pub(crate) fn sbox_via_aes_subbytes(x: u8) -> u8 {
+    let inv = |y: u8| {
+        if y == 0 {
+            0
+        } else {
+            (1..=255u8)
+                .find(|&z| gf_mul(y, z, AES_POLY_LOW) == 1)
+                .unwrap()
+        }
+    };
+    let sub_bytes = |y: u8| mat_apply(&AES_M, inv(y)) ^ AES_C;
+    let y = PRE_NIB.0[(x & 15) as usize] ^ PRE_NIB.1[(x >> 4) as usize];
+    let s = sub_bytes(y);
+    POST_AES_NIB.0[(s & 15) as usize] ^ POST_AES_NIB.1[(s >> 4) as usize]
+}
+
 /// Scalar model of the GFNI evaluation (test oracle for the derivation): inversion in the AES
 /// field by brute force. Not constant time; never used on data.
 #[cfg(test)]
@@ -262,6 +333,25 @@ mod tests {
     fn isomorphic_aes_field_form_matches_table_on_all_256_inputs() {
         for x in 0..=255u8 {
             assert_eq!(sbox_via_aes_field(x), SBOX_TABLE[x as usize], "x={x:#04x}");
+        }
+    }
+
+    #[test]
+    fn aesni_form_matches_table_on_all_256_inputs() {
+        // AES S-box sanity (FIPS 197 Figure 7): S(0x00) = 0x63, S(0x01) = 0x7c, S(0x53) = 0xed.
+        let inv = |y: u8| {
+            (1..=255u8)
+                .find(|&z| gf_mul(y, z, AES_POLY_LOW) == 1)
+                .unwrap()
+        };
+        assert_eq!(mat_apply(&AES_M, inv(0x01)) ^ AES_C, 0x7c);
+        assert_eq!(mat_apply(&AES_M, inv(0x53)) ^ AES_C, 0xed);
+        for x in 0..=255u8 {
+            assert_eq!(
+                sbox_via_aes_subbytes(x),
+                SBOX_TABLE[x as usize],
+                "x={x:#04x}"
+            );
         }
     }
 

@@ -398,9 +398,26 @@ fn gfni_sbox_matches_table_on_all_256_inputs_in_every_byte_position() {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn aesni_sbox_matches_table_on_all_256_inputs_in_every_byte_position() {
+    use super::sm4_sbox::SBOX_TABLE;
+    if !super::sm4_aesni::available() {
+        return;
+    }
+    for x in 0..=255u32 {
+        for pos in 0..4 {
+            let w = x << (8 * pos) | 0xa5a5_a5a5 & !(0xff << (8 * pos));
+            let want = u32::from_be_bytes(w.to_be_bytes().map(|b| SBOX_TABLE[b as usize]));
+            // SAFETY: AES-NI and SSSE3 checked above.
+            assert_eq!(unsafe { super::sm4_aesni::sbox_word(w) }, want);
+        }
+    }
+}
+
 #[test]
 fn dispatch_reports_a_backend() {
-    assert!(["avx512-gfni", "portable"].contains(&active_backend()));
+    assert!(["avx512-gfni", "aesni-ssse3", "portable"].contains(&active_backend()));
     let keys = Sm4Keys::new(&[1; 16]);
     let mut a = vec![9u8; 4096];
     let mut b2 = a.clone();
