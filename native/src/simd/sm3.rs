@@ -167,6 +167,106 @@ pub fn digest_with(backend: Backend, data: &[u8]) -> [u8; DIGEST_LEN] {
     }
 }
 
+/// The compression function of a single-stream backend.
+fn compressor(backend: Backend) -> fn(&mut [u32; 8], &[u8]) {
+    match backend {
+        #[cfg(target_arch = "x86_64")]
+        Backend::Avx512Bmi2 => |v, b| {
+            // SAFETY: only reachable through `Hasher::with_backend`, which asserts availability.
+            unsafe { super::sm3_mb::compress_single(v, b) }
+        },
+        #[cfg(target_arch = "x86_64")]
+        Backend::Bmi2 => |v, b| {
+            // SAFETY: as above.
+            unsafe { sm3_scalar::compress_bmi2(v, b) }
+        },
+        _ => sm3_scalar::compress_portable,
+    }
+}
+
+/// Incremental SM3 (for streamed input, e.g. an upload hashed while it is written to disk).
+///
+/// Uses the single-stream backend chosen by [`Backend::detect`]; RustCrypto's portable backend
+/// maps to our plain-Rust compression here (same results, tested against RustCrypto).
+#[derive(Clone)]
+pub struct Hasher {
+    v: [u32; 8],
+    buf: [u8; 64],
+    buf_len: usize,
+    total: u64,
+    compress: fn(&mut [u32; 8], &[u8]),
+}
+
+impl Default for Hasher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl core::fmt::Debug for Hasher {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("sm3::Hasher(..)")
+    }
+}
+
+impl Hasher {
+    /// A fresh hasher on the dispatched backend.
+    pub fn new() -> Self {
+        Self::with_backend(Backend::detect())
+    }
+
+    /// A fresh hasher on an explicit backend (panics if the CPU lacks it).
+    pub fn with_backend(backend: Backend) -> Self {
+        assert!(
+            backend.is_available(),
+            "SM3 backend {} not supported",
+            backend.name()
+        );
+        Hasher {
+            v: sm3_scalar::IV,
+            buf: [0; 64],
+            buf_len: 0,
+            total: 0,
+            compress: compressor(backend),
+        }
+    }
+
+    /// Absorbs `data`.
+    pub fn update(&mut self, mut data: &[u8]) {
+        self.total = self.total.wrapping_add(data.len() as u64);
+        if self.buf_len > 0 {
+            let take = (64 - self.buf_len).min(data.len());
+            self.buf[self.buf_len..self.buf_len + take].copy_from_slice(&data[..take]);
+            self.buf_len += take;
+            data = &data[take..];
+            if self.buf_len < 64 {
+                return;
+            }
+            (self.compress)(&mut self.v, &self.buf);
+            self.buf_len = 0;
+        }
+        let full = data.len() / 64 * 64;
+        if full > 0 {
+            (self.compress)(&mut self.v, &data[..full]);
+        }
+        let rest = &data[full..];
+        self.buf[..rest.len()].copy_from_slice(rest);
+        self.buf_len = rest.len();
+    }
+
+    /// The digest of everything absorbed.
+    pub fn finalize(mut self) -> [u8; DIGEST_LEN] {
+        let mut tail = [0u8; 128];
+        let n = sm3_scalar::final_blocks(&self.buf[..self.buf_len], self.total, &mut tail);
+        (self.compress)(&mut self.v, &tail[..n]);
+        let mut out = [0u8; DIGEST_LEN];
+        for (o, x) in out.chunks_exact_mut(4).zip(self.v) {
+            o.copy_from_slice(&x.to_be_bytes());
+        }
+        out
+    }
+}
+
 /// SM3 of each message, multi-buffer where the CPU allows. Output order follows input order.
 pub fn digest_many(msgs: &[&[u8]]) -> Vec<[u8; DIGEST_LEN]> {
     digest_many_with(MbBackend::detect(), msgs)

@@ -93,3 +93,33 @@ fn multi_buffer_differential_mixed_lengths_and_batch_sizes() {
     );
     assert!(["avx512-x16", "serial"].contains(&active_mb_backend()));
 }
+
+#[test]
+fn incremental_hasher_matches_reference_for_any_split() {
+    let mut rng = Rng::new(13);
+    let data = rng.bytes(20_000);
+    for b in Backend::available() {
+        for _ in 0..150 {
+            let n = rng.below(data.len());
+            let m = &data[..n];
+            let mut h = Hasher::with_backend(b);
+            let mut rest = m;
+            while !rest.is_empty() {
+                let k = match rng.below(3) {
+                    0 => rng.below(70),
+                    1 => 64 * rng.below(20),
+                    _ => rng.below(3000),
+                }
+                .min(rest.len());
+                h.update(&rest[..k]);
+                rest = &rest[k..];
+            }
+            assert_eq!(h.finalize(), reference(m), "{b:?} n={n}");
+        }
+    }
+    let mut h = Hasher::new();
+    h.update(b"ab");
+    h.update(b"c");
+    assert_eq!(h.finalize(), reference(b"abc"));
+    assert_eq!(Hasher::default().finalize(), reference(b""));
+}
