@@ -16,6 +16,8 @@ mod ghash_clmul;
 #[cfg(target_arch = "x86_64")]
 mod sm3_mb;
 #[cfg(target_arch = "x86_64")]
+mod sm3_mb_avx2;
+#[cfg(target_arch = "x86_64")]
 mod sm4_aesni;
 #[cfg(target_arch = "x86_64")]
 mod sm4_gfni;

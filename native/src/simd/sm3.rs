@@ -2,8 +2,9 @@
 //!
 //! Single stream ([`Backend`]): our straight-line compression built with BMI2 (`rorx`) when the
 //! CPU has it, or RustCrypto's `sm3` as the portable path.
-//! Many messages ([`MbBackend`]): 16 messages per AVX-512 step (one per 32-bit lane),
-//! messages sorted by length so lanes stay busy; the portable path hashes them one by one.
+//! Many messages ([`MbBackend`]): 16 messages per AVX-512 step or 8 per AVX2 step (one per
+//! 32-bit lane), messages sorted by length so lanes stay busy; the serial path hashes them one by
+//! one with the single-stream backend.
 //!
 //! `BIDKERNEL_FORCE_PORTABLE=1` selects the portable paths (read once per process).
 
@@ -81,6 +82,8 @@ impl Backend {
 pub enum MbBackend {
     /// 16 lanes of AVX-512F/BW.
     Avx512x16,
+    /// 8 lanes of AVX2.
+    Avx2x8,
     /// One message after another with the best single-stream backend.
     Serial,
 }
@@ -90,6 +93,7 @@ impl MbBackend {
     pub fn name(self) -> &'static str {
         match self {
             MbBackend::Avx512x16 => "avx512-x16",
+            MbBackend::Avx2x8 => "avx2-x8",
             MbBackend::Serial => "serial",
         }
     }
@@ -99,15 +103,17 @@ impl MbBackend {
         match self {
             #[cfg(target_arch = "x86_64")]
             MbBackend::Avx512x16 => super::sm3_mb::available(),
+            #[cfg(target_arch = "x86_64")]
+            MbBackend::Avx2x8 => super::sm3_mb_avx2::available(),
             #[cfg(not(target_arch = "x86_64"))]
-            MbBackend::Avx512x16 => false,
+            MbBackend::Avx512x16 | MbBackend::Avx2x8 => false,
             MbBackend::Serial => true,
         }
     }
 
     /// All backends usable here, fastest first.
     pub fn available() -> Vec<MbBackend> {
-        [MbBackend::Avx512x16, MbBackend::Serial]
+        [MbBackend::Avx512x16, MbBackend::Avx2x8, MbBackend::Serial]
             .into_iter()
             .filter(|b| b.is_available())
             .collect()
@@ -281,32 +287,42 @@ pub fn digest_many_with(backend: MbBackend, msgs: &[&[u8]]) -> Vec<[u8; DIGEST_L
     );
     match backend {
         #[cfg(target_arch = "x86_64")]
-        MbBackend::Avx512x16 => {
-            use super::sm3_mb::{digest16, LANES};
-            let mut out = vec![[0u8; DIGEST_LEN]; msgs.len()];
-            // Batch messages of similar length together so no lane idles for long.
-            let mut order: Vec<usize> = (0..msgs.len()).collect();
-            order.sort_by_key(|&i| msgs[i].len());
-            let mut batch: Vec<&[u8]> = Vec::with_capacity(LANES);
-            let mut res = [[0u8; DIGEST_LEN]; LANES];
-            for idx in order.chunks(LANES) {
-                batch.clear();
-                batch.extend(idx.iter().map(|&i| msgs[i]));
-                // SAFETY: `is_available` asserted AVX-512F/BW above.
-                unsafe { digest16(&batch, &mut res[..idx.len()]) };
-                for (k, &i) in idx.iter().enumerate() {
-                    out[i] = res[k];
-                }
-            }
-            out
-        }
+        MbBackend::Avx512x16 => batched(msgs, super::sm3_mb::LANES, |batch, out| {
+            // SAFETY: `is_available` asserted AVX-512F/BW above.
+            unsafe { super::sm3_mb::digest16(batch, out) }
+        }),
+        #[cfg(target_arch = "x86_64")]
+        MbBackend::Avx2x8 => batched(msgs, super::sm3_mb_avx2::LANES, |batch, out| {
+            // SAFETY: `is_available` asserted AVX2 above.
+            unsafe { super::sm3_mb_avx2::digest8(batch, out) }
+        }),
         _ => {
-            let b = if crate::cpu::portable_forced() {
-                Backend::Portable
-            } else {
-                Backend::detect()
-            };
+            let b = Backend::detect();
             msgs.iter().map(|m| digest_with(b, m)).collect()
         }
     }
+}
+
+/// Runs a `lanes`-wide kernel over `msgs`, batching messages of similar length together so no
+/// lane idles for long; results follow input order.
+#[cfg(target_arch = "x86_64")]
+fn batched(
+    msgs: &[&[u8]],
+    lanes: usize,
+    kernel: impl Fn(&[&[u8]], &mut [[u8; DIGEST_LEN]]),
+) -> Vec<[u8; DIGEST_LEN]> {
+    let mut out = vec![[0u8; DIGEST_LEN]; msgs.len()];
+    let mut order: Vec<usize> = (0..msgs.len()).collect();
+    order.sort_by_key(|&i| msgs[i].len());
+    let mut batch: Vec<&[u8]> = Vec::with_capacity(lanes);
+    let mut res = vec![[0u8; DIGEST_LEN]; lanes];
+    for idx in order.chunks(lanes) {
+        batch.clear();
+        batch.extend(idx.iter().map(|&i| msgs[i]));
+        kernel(&batch, &mut res[..idx.len()]);
+        for (k, &i) in idx.iter().enumerate() {
+            out[i] = res[k];
+        }
+    }
+    out
 }
