@@ -3,7 +3,9 @@
 //!
 //! Backends:
 //! - [`Backend::Avx512Gfni`]: 32 blocks per step in AVX-512 registers, S-box by GFNI affine
-//!   transforms (constant time, no tables); CBC encryption and the key schedule use 128-bit GFNI.
+//!   transforms (constant time, no tables); CBC encryption runs one block in 128-bit registers
+//!   (AVX-512VL + GFNI), the key schedule's S-box uses 128-bit GFNI.
+//! - [`Backend::AesNi`]: AES-NI + SSSE3 for CPUs without GFNI, 16 blocks per step.
 //! - [`Backend::Portable`]: RustCrypto's `sm4` crate, block by block (table S-box).
 //!
 //! [`Backend::detect`] picks the fastest backend the CPU supports unless
@@ -57,7 +59,7 @@ impl std::error::Error for Error {}
 /// An SM4 implementation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
-    /// AVX-512F/BW + GFNI.
+    /// AVX-512F/BW/VL + GFNI.
     Avx512Gfni,
     /// AES-NI + SSSE3 (S-box through `aesenclast` and nibble shuffles).
     AesNi,
@@ -374,9 +376,9 @@ pub fn cbc_encrypt_with(
     let mut chain = *iv;
     match backend {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `backend.check()` verified GFNI (part of the AVX-512 GFNI backend's requirements).
+        // SAFETY: `backend.check()` verified AVX-512F/BW/VL + GFNI.
         Backend::Avx512Gfni => unsafe {
-            super::sm4_gfni::cbc_encrypt(&keys.rk_enc, &mut chain, data)
+            super::sm4_gfni::cbc_encrypt_vl(&keys.rk_enc, &mut chain, data)
         },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `backend.check()` verified AES-NI + SSSE3.

@@ -9,8 +9,8 @@
 //! evaluated as `B ⊕ B<<<24 ⊕ (B ⊕ B<<<8 ⊕ B<<<16)<<<2` with `vprold` and `vpternlogd`.
 //! No table lookups: constant time with respect to keys and data.
 //!
-//! Every function here is `unsafe` and requires AVX-512F, AVX-512BW and GFNI; callers check
-//! with [`available`] first.
+//! Every function here is `unsafe` and requires AVX-512F, AVX-512BW, AVX-512VL and GFNI;
+//! callers check with [`available`] first.
 
 #![allow(unsafe_op_in_unsafe_fn)]
 
@@ -20,7 +20,10 @@ use super::sm4_sbox::{POST_C, POST_GFNI, PRE_C, PRE_GFNI};
 
 /// Whether this CPU can run the kernels of this module.
 pub fn available() -> bool {
-    crate::cpu::has("avx512f") && crate::cpu::has("avx512bw") && crate::cpu::has("gfni")
+    crate::cpu::has("avx512f")
+        && crate::cpu::has("avx512bw")
+        && crate::cpu::has("avx512vl")
+        && crate::cpu::has("gfni")
 }
 
 /// Bytes per 16-block group.
@@ -296,7 +299,7 @@ pub unsafe fn cbc_decrypt(rk_dec: &[u32; 32], iv: &mut [u8; 16], data: &mut [u8]
     }
 }
 
-/// Single-block encryption with 128-bit GFNI: the serial path for CBC encryption.
+/// The S-box on the four bytes of a word with 128-bit GFNI (key schedule).
 #[inline]
 #[target_feature(enable = "gfni,sse2")]
 unsafe fn tau(x: u32) -> u32 {
@@ -316,43 +319,57 @@ pub unsafe fn sbox_word(x: u32) -> u32 {
     tau(x)
 }
 
+/// One round on a single block held in lane 0 of four 128-bit registers (AVX-512VL forms of
+/// `vprold`/`vpternlogd`): no general-purpose/vector transfers on the serial chain.
 #[inline]
-#[target_feature(enable = "gfni,sse2")]
-unsafe fn encrypt_words(rk: &[u32; 32], mut x: [u32; 4]) -> [u32; 4] {
-    for r in (0..32).step_by(4) {
-        for k in 0..4 {
-            let b = tau(x[(k + 1) & 3] ^ x[(k + 2) & 3] ^ x[(k + 3) & 3] ^ rk[r + k]);
-            x[k] ^=
-                b ^ b.rotate_left(2) ^ b.rotate_left(10) ^ b.rotate_left(18) ^ b.rotate_left(24);
-        }
-    }
-    [x[3], x[2], x[1], x[0]]
+#[target_feature(enable = "avx512f,avx512vl,gfni")]
+unsafe fn round1(x0: __m128i, x1: __m128i, x2: __m128i, x3: __m128i, rk: __m128i) -> __m128i {
+    let pre = _mm_set1_epi64x(PRE_GFNI as i64);
+    let post = _mm_set1_epi64x(POST_GFNI as i64);
+    let t = _mm_ternarylogic_epi32::<0x96>(x1, x2, x3);
+    let y = _mm_gf2p8affine_epi64_epi8::<{ PRE_C as i32 }>(_mm_xor_si128(t, rk), pre);
+    let b = _mm_gf2p8affineinv_epi64_epi8::<{ POST_C as i32 }>(y, post);
+    let m = _mm_ternarylogic_epi32::<0x96>(b, _mm_rol_epi32::<8>(b), _mm_rol_epi32::<16>(b));
+    let z = _mm_ternarylogic_epi32::<0x96>(x0, b, _mm_rol_epi32::<24>(b));
+    _mm_xor_si128(z, _mm_rol_epi32::<2>(m))
 }
 
-/// CBC encryption in place (serial); `iv` is updated to the last ciphertext block.
+/// CBC encryption in place, serial, one block at a time in vector registers; `iv` becomes the
+/// last ciphertext block.
 ///
 /// # Safety
-/// The CPU must support GFNI.
-#[target_feature(enable = "gfni,sse2")]
-pub unsafe fn cbc_encrypt(rk: &[u32; 32], iv: &mut [u8; 16], data: &mut [u8]) {
+/// The CPU must support AVX-512F, AVX-512VL and GFNI.
+#[target_feature(enable = "avx512f,avx512vl,gfni")]
+pub unsafe fn cbc_encrypt_vl(rk: &[u32; 32], iv: &mut [u8; 16], data: &mut [u8]) {
     debug_assert_eq!(data.len() % 16, 0);
-    let mut c = [
-        u32::from_be_bytes(iv[0..4].try_into().unwrap()),
-        u32::from_be_bytes(iv[4..8].try_into().unwrap()),
-        u32::from_be_bytes(iv[8..12].try_into().unwrap()),
-        u32::from_be_bytes(iv[12..16].try_into().unwrap()),
-    ];
+    let bswap = _mm_set_epi8(12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3);
+    let mut k = [_mm_setzero_si128(); 32];
+    for (kv, r) in k.iter_mut().zip(rk.iter()) {
+        *kv = _mm_set1_epi32(*r as i32);
+    }
+    // Chain kept in byte order in one register.
+    let mut chain = _mm_loadu_si128(iv.as_ptr() as *const _);
     for blk in data.chunks_exact_mut(16) {
-        let mut x = [0u32; 4];
-        for k in 0..4 {
-            x[k] = c[k] ^ u32::from_be_bytes(blk[4 * k..4 * k + 4].try_into().unwrap());
+        let p = blk.as_mut_ptr() as *mut __m128i;
+        let v = _mm_shuffle_epi8(_mm_xor_si128(_mm_loadu_si128(p), chain), bswap);
+        let mut x = [
+            _mm_shuffle_epi32::<0x00>(v),
+            _mm_shuffle_epi32::<0x55>(v),
+            _mm_shuffle_epi32::<0xaa>(v),
+            _mm_shuffle_epi32::<0xff>(v),
+        ];
+        for r in (0..32).step_by(4) {
+            x[0] = round1(x[0], x[1], x[2], x[3], k[r]);
+            x[1] = round1(x[1], x[2], x[3], x[0], k[r + 1]);
+            x[2] = round1(x[2], x[3], x[0], x[1], k[r + 2]);
+            x[3] = round1(x[3], x[0], x[1], x[2], k[r + 3]);
         }
-        c = encrypt_words(rk, x);
-        for k in 0..4 {
-            blk[4 * k..4 * k + 4].copy_from_slice(&c[k].to_be_bytes());
-        }
+        // Output words (X35, X34, X33, X32) = (x3, x2, x1, x0), each broadcast in its register.
+        let lo = _mm_unpacklo_epi32(x[3], x[2]);
+        let hi = _mm_unpacklo_epi32(x[1], x[0]);
+        let out = _mm_shuffle_epi8(_mm_unpacklo_epi64(lo, hi), bswap);
+        _mm_storeu_si128(p, out);
+        chain = out;
     }
-    for k in 0..4 {
-        iv[4 * k..4 * k + 4].copy_from_slice(&c[k].to_be_bytes());
-    }
+    _mm_storeu_si128(iv.as_mut_ptr() as *mut _, chain);
 }
