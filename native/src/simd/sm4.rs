@@ -2,7 +2,7 @@
 //! big-endian counter), CBC, and SM4-GCM (SP 800-38D with SM4 as the block cipher).
 //!
 //! Backends:
-//! - [`Backend::Avx512Gfni`]: 32 blocks per step in AVX-512 registers, S-box by GFNI affine
+//! - [`Backend::Avx512Gfni`]: 64 blocks per step in AVX-512 registers, S-box by GFNI affine
 //!   transforms (constant time, no tables); CBC encryption runs one block in 128-bit registers
 //!   (AVX-512VL + GFNI), the key schedule's S-box uses 128-bit GFNI.
 //! - [`Backend::AesNi`]: AES-NI + SSSE3 for CPUs without GFNI, 16 blocks per step.
@@ -357,7 +357,7 @@ pub fn cbc_encrypt(keys: &Sm4Keys, iv: &[u8; 16], data: &mut [u8]) -> Result<(),
     cbc_encrypt_with(Backend::detect(), keys, iv, data)
 }
 
-/// CBC decryption in place (no padding), 32 blocks in parallel on the fast path.
+/// CBC decryption in place (no padding), 64 blocks in parallel on the fast path.
 pub fn cbc_decrypt(keys: &Sm4Keys, iv: &[u8; 16], data: &mut [u8]) -> Result<(), Error> {
     cbc_decrypt_with(Backend::detect(), keys, iv, data)
 }
