@@ -287,9 +287,15 @@ pub fn digest_many_with(backend: MbBackend, msgs: &[&[u8]]) -> Vec<[u8; DIGEST_L
     );
     match backend {
         #[cfg(target_arch = "x86_64")]
-        MbBackend::Avx512x16 => batched(msgs, super::sm3_mb::LANES, |batch, out| {
+        MbBackend::Avx512x16 => batched(msgs, 2 * super::sm3_mb::LANES, |batch, out| {
             // SAFETY: `is_available` asserted AVX-512F/BW above.
-            unsafe { super::sm3_mb::digest16(batch, out) }
+            unsafe {
+                if batch.len() > super::sm3_mb::LANES {
+                    super::sm3_mb::digest_sets::<2>(batch, out)
+                } else {
+                    super::sm3_mb::digest_sets::<1>(batch, out)
+                }
+            }
         }),
         #[cfg(target_arch = "x86_64")]
         MbBackend::Avx2x8 => batched(msgs, super::sm3_mb_avx2::LANES, |batch, out| {

@@ -94,68 +94,89 @@ unsafe fn expand16(blocks: &[*const u8; LANES], w: &mut [__m512i; 68]) {
     }
 }
 
-/// One compression step for 16 lanes; lanes outside `active` keep their state.
+/// One compression step for `B` independent sets of 16 lanes (interleaved so one set's rounds
+/// fill the other's latency); lanes outside `active[k]` keep their state.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn compress16(v: &mut [__m512i; 8], blocks: &[*const u8; LANES], active: __mmask16) {
-    let mut w = [_mm512_setzero_si512(); 68];
-    expand16(blocks, &mut w);
-    let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = *v;
-    for j in 0..64 {
-        let a12 = _mm512_rol_epi32::<12>(a);
-        let ss1 = _mm512_rol_epi32::<7>(add(add(a12, e), _mm512_set1_epi32(TJ_ROT[j] as i32)));
-        let ss2 = _mm512_xor_si512(ss1, a12);
-        let (ff, gg) = if j < 16 {
-            (xor3(a, b, c), xor3(e, f, g))
-        } else {
-            // majority(a, b, c) and select(e ? f : g)
-            (
-                _mm512_ternarylogic_epi32::<0xe8>(a, b, c),
-                _mm512_ternarylogic_epi32::<0xca>(e, f, g),
-            )
-        };
-        let tt1 = add(add(ff, d), add(ss2, _mm512_xor_si512(w[j], w[j + 4])));
-        let tt2 = add(add(gg, h), add(ss1, w[j]));
-        d = c;
-        c = _mm512_rol_epi32::<9>(b);
-        b = a;
-        a = tt1;
-        h = g;
-        g = _mm512_rol_epi32::<19>(f);
-        f = e;
-        e = p0(tt2);
+unsafe fn compress16<const B: usize>(
+    v: &mut [[__m512i; 8]; B],
+    blocks: &[[*const u8; LANES]; B],
+    active: &[__mmask16; B],
+) {
+    let mut w = [[_mm512_setzero_si512(); 68]; B];
+    for k in 0..B {
+        expand16(&blocks[k], &mut w[k]);
     }
-    for (s, x) in v.iter_mut().zip([a, b, c, d, e, f, g, h]) {
-        *s = _mm512_mask_xor_epi32(*s, active, *s, x);
+    let mut s = *v;
+    for j in 0..64 {
+        let t = _mm512_set1_epi32(TJ_ROT[j] as i32);
+        for k in 0..B {
+            let [a, b, c, d, e, f, g, h] = s[k];
+            let a12 = _mm512_rol_epi32::<12>(a);
+            // (A <<< 12) + T_j first: E arrives last on the dependency chain.
+            let ss1 = _mm512_rol_epi32::<7>(add(add(a12, t), e));
+            let ss2 = _mm512_xor_si512(ss1, a12);
+            let (ff, gg) = if j < 16 {
+                (xor3(a, b, c), xor3(e, f, g))
+            } else {
+                // majority(a, b, c) and select(e ? f : g)
+                (
+                    _mm512_ternarylogic_epi32::<0xe8>(a, b, c),
+                    _mm512_ternarylogic_epi32::<0xca>(e, f, g),
+                )
+            };
+            let wk = &w[k];
+            let tt1 = add(add(add(ff, d), _mm512_xor_si512(wk[j], wk[j + 4])), ss2);
+            let tt2 = add(add(add(gg, h), wk[j]), ss1);
+            s[k] = [
+                tt1,
+                a,
+                _mm512_rol_epi32::<9>(b),
+                c,
+                p0(tt2),
+                e,
+                _mm512_rol_epi32::<19>(f),
+                g,
+            ];
+        }
+    }
+    for k in 0..B {
+        for (st, x) in v[k].iter_mut().zip(s[k]) {
+            *st = _mm512_mask_xor_epi32(*st, active[k], *st, x);
+        }
     }
 }
 
-/// Hashes up to 16 messages in lockstep, writing digests to `out[i]`.
+/// Hashes up to `16 * B` messages in lockstep, writing digests to `out[i]`.
 ///
 /// # Safety
 /// The CPU must support AVX-512F and AVX-512BW ([`available`]).
 #[target_feature(enable = "avx512f,avx512bw")]
-pub unsafe fn digest16(msgs: &[&[u8]], out: &mut [[u8; 32]]) {
-    debug_assert!(msgs.len() <= LANES && out.len() == msgs.len());
+pub unsafe fn digest_sets<const B: usize>(msgs: &[&[u8]], out: &mut [[u8; 32]]) {
+    debug_assert!(msgs.len() <= LANES * B && out.len() == msgs.len());
     static ZERO: [u8; 64] = [0; 64];
-    let mut tails = [[0u8; 128]; LANES];
-    let mut full = [0usize; LANES];
-    let mut total = [0usize; LANES];
+    let n = msgs.len();
+    let mut tails = vec![[0u8; 128]; n];
+    let mut full = vec![0usize; n];
+    let mut total = vec![0usize; n];
     for (l, m) in msgs.iter().enumerate() {
         full[l] = m.len() / 64;
-        let n = final_blocks(&m[full[l] * 64..], m.len() as u64, &mut tails[l]);
-        total[l] = full[l] + n / 64;
+        let t = final_blocks(&m[full[l] * 64..], m.len() as u64, &mut tails[l]);
+        total[l] = full[l] + t / 64;
     }
     let steps = total.iter().copied().max().unwrap_or(0);
-    let mut v = [_mm512_setzero_si512(); 8];
-    for (s, iv) in v.iter_mut().zip(IV) {
-        *s = _mm512_set1_epi32(iv as i32);
+    let mut v = [[_mm512_setzero_si512(); 8]; B];
+    for set in v.iter_mut() {
+        for (s, iv) in set.iter_mut().zip(IV) {
+            *s = _mm512_set1_epi32(iv as i32);
+        }
     }
-    let mut ptrs = [ZERO.as_ptr(); LANES];
+    let mut ptrs = [[ZERO.as_ptr(); LANES]; B];
     for k in 0..steps {
-        let mut active: u16 = 0;
-        for l in 0..msgs.len() {
-            ptrs[l] = if k < full[l] {
+        let mut active = [0u16; B];
+        for l in 0..n {
+            let (set, lane) = (l / LANES, l % LANES);
+            ptrs[set][lane] = if k < full[l] {
                 msgs[l].as_ptr().add(64 * k)
             } else if k < total[l] {
                 tails[l].as_ptr().add(64 * (k - full[l]))
@@ -163,18 +184,19 @@ pub unsafe fn digest16(msgs: &[&[u8]], out: &mut [[u8; 32]]) {
                 ZERO.as_ptr()
             };
             if k < total[l] {
-                active |= 1 << l;
+                active[set] |= 1 << lane;
             }
         }
-        compress16(&mut v, &ptrs, active);
-    }
-    let mut words = [[0u32; LANES]; 8];
-    for (wd, s) in words.iter_mut().zip(v.iter()) {
-        _mm512_storeu_si512(wd.as_mut_ptr() as *mut _, *s);
+        compress16(&mut v, &ptrs, &active);
     }
     for (l, o) in out.iter_mut().enumerate() {
+        let (set, lane) = (l / LANES, l % LANES);
+        let mut words = [[0u32; LANES]; 8];
+        for (wd, s) in words.iter_mut().zip(v[set].iter()) {
+            _mm512_storeu_si512(wd.as_mut_ptr() as *mut _, *s);
+        }
         for i in 0..8 {
-            o[4 * i..4 * i + 4].copy_from_slice(&words[i][l].to_be_bytes());
+            o[4 * i..4 * i + 4].copy_from_slice(&words[i][lane].to_be_bytes());
         }
     }
 }
