@@ -1,8 +1,14 @@
 //! SIMD kernels for SM4 and SM3 with runtime CPU dispatch and an always-compiled portable path.
 //!
-//! - [`sm4`]: `Sm4Keys`, ECB core, CTR, CBC, SM4-GCM; AVX-512 + GFNI fast path (constant time,
-//!   no table lookups), RustCrypto `sm4` as the portable path.
-//! - [`sm3`]: single-stream and multi-buffer SM3.
+//! - [`sm4`]: `Sm4Keys`, ECB core, CTR, CBC, SM4-GCM. Backends: AVX-512 + GFNI (64 blocks per
+//!   step, VPCLMULQDQ GHASH), AES-NI + SSSE3 (16 blocks per step), RustCrypto `sm4` (portable).
+//!   The SIMD S-boxes are constant time (no table lookups).
+//! - [`sm3`]: single stream (`digest`, incremental `Hasher`: AVX-512 message schedule + BMI2
+//!   rounds, or plain Rust, or RustCrypto) and multi-buffer (`digest_many`: 16 or 32 lanes of
+//!   AVX-512, 8 lanes of AVX2, or serial).
+//!
+//! Every backend is also callable explicitly (`*_with(backend, ...)`) for tests and benchmarks;
+//! each `unsafe` kernel is called only after its CPU features were checked.
 //!
 //! `BIDKERNEL_FORCE_PORTABLE=1` forces the portable paths (read once per process).
 

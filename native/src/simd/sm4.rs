@@ -20,8 +20,6 @@ use sm4::cipher::{Array, BlockCipherDecrypt, BlockCipherEncrypt, KeyInit};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
-use super::sm4_sbox::sbox_word_ct;
-
 /// Block size in bytes.
 pub const BLOCK_LEN: usize = 16;
 /// SM4-GCM tag length in bytes (only full-length tags are produced and accepted).
@@ -180,8 +178,9 @@ fn expand(key: &[u8; 16], sbox: impl Fn(u32) -> u32) -> [u32; 32] {
 }
 
 impl Sm4Keys {
-    /// Expands a 128-bit key. The key schedule's S-box is evaluated in constant time (GFNI when
-    /// present, otherwise a full-table masked scan).
+    /// Expands a 128-bit key. The key schedule's S-box is evaluated in constant time (GFNI or
+    /// AES-NI); where neither exists no SIMD backend can run, so only RustCrypto's schedule is
+    /// built (its own, table-based).
     pub fn new(key: &[u8; 16]) -> Self {
         #[cfg(target_arch = "x86_64")]
         let rk_enc = if crate::cpu::has("gfni") {
@@ -191,10 +190,10 @@ impl Sm4Keys {
             // SAFETY: AES-NI and SSSE3 presence checked on the line above.
             expand(key, |x| unsafe { super::sm4_aesni::sbox_word(x) })
         } else {
-            expand(key, sbox_word_ct)
+            [0u32; 32] // unused: no SIMD backend is available on this CPU
         };
         #[cfg(not(target_arch = "x86_64"))]
-        let rk_enc = expand(key, sbox_word_ct);
+        let rk_enc = [0u32; 32]; // unused: only the portable backend exists here
         let mut rk_dec = rk_enc;
         rk_dec.reverse();
         Sm4Keys {
@@ -211,7 +210,7 @@ impl Sm4Keys {
 
     #[cfg(test)]
     pub(crate) fn with_scalar_schedule(key: &[u8; 16]) -> [u32; 32] {
-        expand(key, sbox_word_ct)
+        expand(key, super::sm4_sbox::sbox_word_ct)
     }
 }
 
