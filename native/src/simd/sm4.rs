@@ -123,9 +123,11 @@ pub fn active_backend() -> &'static str {
 }
 
 /// `FK` of GB/T 32907 §7.3.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const FK: [u32; 4] = [0xa3b1_bac6, 0x56aa_3350, 0x677d_9197, 0xb270_22dc];
 
 /// `CK_i`: byte `j` is `(4i + j) · 7 mod 256` (GB/T 32907 §7.3).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const CK: [u32; 32] = {
     let mut ck = [0u32; 32];
     let mut i = 0;
@@ -161,6 +163,7 @@ impl core::fmt::Debug for Sm4Keys {
     }
 }
 
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 fn expand(key: &[u8; 16], sbox: impl Fn(u32) -> u32) -> [u32; 32] {
     let mut k = [0u32; 4];
     for i in 0..4 {
