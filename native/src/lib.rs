@@ -5,6 +5,7 @@
 
 pub mod cpu;
 pub mod gm_sm2;
+pub mod simd;
 pub mod sm3;
 pub mod sm4;
 
