@@ -460,7 +460,7 @@ impl CbcDecryptor {
     /// bad length or bad padding alike.
     pub fn finalize(mut self) -> Result<Vec<u8>, Error> {
         let mut last = std::mem::take(&mut self.pending);
-        if last.len() % BLOCK_LEN != 0 || (self.pad && last.is_empty()) {
+        if !last.len().is_multiple_of(BLOCK_LEN) || (self.pad && last.is_empty()) {
             return Err(if self.pad {
                 Error::DecryptionFailed
             } else {
@@ -480,7 +480,7 @@ impl CbcDecryptor {
 fn pkcs7_unpadded_len(buf: &[u8]) -> Option<usize> {
     use subtle::{ConstantTimeGreater, ConstantTimeLess};
     let n = buf.len();
-    if n < BLOCK_LEN || n % BLOCK_LEN != 0 {
+    if n < BLOCK_LEN || !n.is_multiple_of(BLOCK_LEN) {
         return None;
     }
     let last_block = &buf[n - BLOCK_LEN..];
@@ -500,7 +500,7 @@ fn pkcs7_unpadded_len(buf: &[u8]) -> Option<usize> {
 /// CBC encryption of `data` in one call; `pad` selects PKCS#7.
 pub fn cbc_encrypt(key: &[u8], iv: &[u8], data: &[u8], pad: bool) -> Result<Vec<u8>, Error> {
     let mut e = CbcEncryptor::new(key, iv, pad)?;
-    if !pad && data.len() % BLOCK_LEN != 0 {
+    if !pad && !data.len().is_multiple_of(BLOCK_LEN) {
         return Err(Error::InvalidLength);
     }
     let mut out = e.update(data);
