@@ -13,7 +13,8 @@ from bidkernel.crypto import sm2
 from bidkernel.crypto.ca import ENCRYPTION, SIGNING, TestCA, build_certificate
 from bidkernel.crypto.x509 import INTEROP_IDS, CertErrorCode, Certificate, CertificateError, KeyUsage, verify_chain
 
-NOW = dt.datetime.now(dt.UTC)
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 def _openssl(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -35,7 +36,7 @@ def test_chain_through_intermediate_verifies(ca: TestCA, leaf) -> None:
         leaf.certificate,
         roots=[ca.root.certificate],
         intermediates=ca.chain,
-        at=NOW,
+        at=_now(),
         key_usage=[KeyUsage.DIGITAL_SIGNATURE],
     )
     assert [c.subject for c in path] == [
@@ -167,25 +168,25 @@ def test_openssl_made_certificates_verify_in_ours(tmp_path: Path, distid: str | 
 
 
 def test_expired_and_not_yet_valid(ca: TestCA) -> None:
-    old = ca.issue("CN=old", not_before=NOW - dt.timedelta(days=10), not_after=NOW - dt.timedelta(days=1))
+    old = ca.issue("CN=old", not_before=_now() - dt.timedelta(days=10), not_after=_now() - dt.timedelta(days=1))
     with pytest.raises(CertificateError) as e:
-        verify_chain(old.certificate, roots=[ca.root.certificate], intermediates=ca.chain, at=NOW)
+        verify_chain(old.certificate, roots=[ca.root.certificate], intermediates=ca.chain, at=_now())
     assert e.value.code is CertErrorCode.EXPIRED
-    future = ca.issue("CN=future", not_before=NOW + dt.timedelta(days=1), not_after=NOW + dt.timedelta(days=9))
+    future = ca.issue("CN=future", not_before=_now() + dt.timedelta(days=1), not_after=_now() + dt.timedelta(days=9))
     with pytest.raises(CertificateError) as e:
-        verify_chain(future.certificate, roots=[ca.root.certificate], intermediates=ca.chain, at=NOW)
+        verify_chain(future.certificate, roots=[ca.root.certificate], intermediates=ca.chain, at=_now())
     assert e.value.code is CertErrorCode.NOT_YET_VALID
     # the same certificate is fine at a time inside its validity
-    verify_chain(future.certificate, roots=[ca.root.certificate], intermediates=ca.chain, at=NOW + dt.timedelta(days=2))
+    verify_chain(future.certificate, roots=[ca.root.certificate], intermediates=ca.chain, at=_now() + dt.timedelta(days=2))
 
 
 def test_untrusted_root_and_missing_intermediate(ca: TestCA, leaf) -> None:
     other = TestCA.create("CN=some other root")
     with pytest.raises(CertificateError) as e:
-        verify_chain(leaf.certificate, roots=[other.root.certificate], intermediates=ca.chain, at=NOW)
+        verify_chain(leaf.certificate, roots=[other.root.certificate], intermediates=ca.chain, at=_now())
     assert e.value.code is CertErrorCode.UNTRUSTED
     with pytest.raises(CertificateError) as e:
-        verify_chain(leaf.certificate, roots=[ca.root.certificate], at=NOW)
+        verify_chain(leaf.certificate, roots=[ca.root.certificate], at=_now())
     assert e.value.code is CertErrorCode.UNTRUSTED
 
 
@@ -196,13 +197,13 @@ def test_same_name_different_key_is_a_bad_signature(ca: TestCA, leaf) -> None:
         subject_key=impostor_key.public_key(),
         issuer=ca.root.certificate.subject_der,
         issuer_key=ca.root.key,
-        not_before=NOW - dt.timedelta(hours=1),
-        not_after=NOW + dt.timedelta(days=1),
+        not_before=_now() - dt.timedelta(hours=1),
+        not_after=_now() + dt.timedelta(days=1),
         is_ca=True,
         key_usage=(),
     )
     with pytest.raises(CertificateError) as e:
-        verify_chain(leaf.certificate, roots=[ca.root.certificate], intermediates=[impostor], at=NOW)
+        verify_chain(leaf.certificate, roots=[ca.root.certificate], intermediates=[impostor], at=_now())
     assert e.value.code is CertErrorCode.BAD_SIGNATURE
 
 
@@ -212,11 +213,11 @@ def test_end_entity_cannot_issue(ca: TestCA, leaf) -> None:
         subject_key=sm2.generate_private_key().public_key(),
         issuer=leaf.certificate.subject_der,
         issuer_key=leaf.key,
-        not_before=NOW - dt.timedelta(hours=1),
-        not_after=NOW + dt.timedelta(days=1),
+        not_before=_now() - dt.timedelta(hours=1),
+        not_after=_now() + dt.timedelta(days=1),
     )
     with pytest.raises(CertificateError) as e:
-        verify_chain(child, roots=[ca.root.certificate], intermediates=[*ca.chain, leaf.certificate], at=NOW)
+        verify_chain(child, roots=[ca.root.certificate], intermediates=[*ca.chain, leaf.certificate], at=_now())
     assert e.value.code is CertErrorCode.NOT_A_CA
 
 
@@ -228,8 +229,8 @@ def test_path_length_is_enforced(ca: TestCA) -> None:
         subject_key=sub_key.public_key(),
         issuer=ca.issuing.certificate.subject_der,
         issuer_key=ca.issuing.key,
-        not_before=NOW - dt.timedelta(hours=1),
-        not_after=NOW + dt.timedelta(days=1),
+        not_before=_now() - dt.timedelta(hours=1),
+        not_after=_now() + dt.timedelta(days=1),
         is_ca=True,
         key_usage=(),
     )
@@ -238,11 +239,11 @@ def test_path_length_is_enforced(ca: TestCA) -> None:
         subject_key=sm2.generate_private_key().public_key(),
         issuer=sub.subject_der,
         issuer_key=sub_key,
-        not_before=NOW - dt.timedelta(hours=1),
-        not_after=NOW + dt.timedelta(days=1),
+        not_before=_now() - dt.timedelta(hours=1),
+        not_after=_now() + dt.timedelta(days=1),
     )
     with pytest.raises(CertificateError) as e:
-        verify_chain(leaf, roots=[ca.root.certificate], intermediates=[*ca.chain, sub], at=NOW)
+        verify_chain(leaf, roots=[ca.root.certificate], intermediates=[*ca.chain, sub], at=_now())
     assert e.value.code is CertErrorCode.PATH_LENGTH
 
 
@@ -252,7 +253,7 @@ def test_key_usage_is_enforced(ca: TestCA) -> None:
         enc.certificate,
         roots=[ca.root.certificate],
         intermediates=ca.chain,
-        at=NOW,
+        at=_now(),
         key_usage=[KeyUsage.KEY_ENCIPHERMENT],
     )
     with pytest.raises(CertificateError) as e:
@@ -260,7 +261,7 @@ def test_key_usage_is_enforced(ca: TestCA) -> None:
             enc.certificate,
             roots=[ca.root.certificate],
             intermediates=ca.chain,
-            at=NOW,
+            at=_now(),
             key_usage=[KeyUsage.DIGITAL_SIGNATURE],
         )
     assert e.value.code is CertErrorCode.KEY_USAGE
