@@ -13,6 +13,7 @@ from bidkernel.crypto import sm2
 from bidkernel.crypto.ca import ENCRYPTION, SIGNING, TestCA, build_certificate
 from bidkernel.crypto.x509 import INTEROP_IDS, CertErrorCode, Certificate, CertificateError, KeyUsage, verify_chain
 
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -177,7 +178,9 @@ def test_expired_and_not_yet_valid(ca: TestCA) -> None:
         verify_chain(future.certificate, roots=[ca.root.certificate], intermediates=ca.chain, at=_now())
     assert e.value.code is CertErrorCode.NOT_YET_VALID
     # the same certificate is fine at a time inside its validity
-    verify_chain(future.certificate, roots=[ca.root.certificate], intermediates=ca.chain, at=_now() + dt.timedelta(days=2))
+    verify_chain(
+        future.certificate, roots=[ca.root.certificate], intermediates=ca.chain, at=_now() + dt.timedelta(days=2)
+    )
 
 
 def test_untrusted_root_and_missing_intermediate(ca: TestCA, leaf) -> None:
