@@ -14,8 +14,10 @@
 
 pub mod batch;
 pub mod dsa;
+mod field;
 pub mod keys;
 pub mod pke;
+mod point;
 mod vartime;
 
 use ::sm2::elliptic_curve::ff::PrimeField;
