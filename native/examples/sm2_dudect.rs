@@ -1,11 +1,14 @@
 //! dudect-style timing-leak check of SM2 decryption and signing ("Dude, is my code constant
 //! time?", Reparaz, Balasch and Verbauwhede, DATE 2017): a fixed-versus-random test.
 //!
-//! Class 0 always uses one fixed private key (and, for decryption, one fixed ciphertext made for
-//! it); class 1 uses a fresh random key (and a ciphertext made for that key) on each measurement,
-//! drawn from a pre-generated pool so that no key generation is timed. The class of every
-//! measurement is chosen at random, both classes do the same public work (every ciphertext
-//! decrypts successfully; signing draws its own nonce), and Welch's t-statistic of the two timing
+//! Class 0 always uses one fixed private key; class 1 a random key on each measurement. Both draw
+//! from pre-generated pools of the same size and layout — pool 0 holds separate copies of the
+//! fixed key, pool 1 random keys, each entry with its own ciphertext (fresh nonce) made for that
+//! key — so that nothing but the secret scalar differs between the classes: same memory
+//! footprint and cache behaviour, every ciphertext decrypts successfully, no key generation is
+//! timed. (A first version reused one hot fixed key and ciphertext against a cold pool of random
+//! ones and measured that cache difference, on the crate's path as much as on ours.) The class of
+//! every measurement is chosen at random, and Welch's t-statistic of the two timing
 //! distributions is printed for the whole sample and for samples cropped at several percentiles
 //! (as dudect does, to discard preemption outliers). |t| < 4.5 is the usual "no leak detected"
 //! line; a leak of the secret scalar into the timing shows up as |t| growing with N.
@@ -33,12 +36,6 @@ use std::time::Instant;
 const POOL: usize = 2048;
 const MSG: &[u8] = b"0123456789abcdef";
 
-fn key_from_u64(v: u64) -> PrivateKey {
-    let mut b = [0u8; 32];
-    b[24..].copy_from_slice(&v.to_be_bytes());
-    PrivateKey::from_bytes(&b).expect("valid small key")
-}
-
 /// Welch's t of two samples.
 fn welch(a: &[f64], b: &[f64]) -> f64 {
     let stats = |x: &[f64]| {
@@ -63,20 +60,26 @@ fn main() {
     let fixed_kind = args.get(3).map(String::as_str).unwrap_or("six").to_owned();
     assert!(op == "decrypt" || op == "sign", "operation: decrypt | sign");
 
-    let fixed = match fixed_kind.as_str() {
-        "six" => key_from_u64(6),
-        "one" => key_from_u64(1),
-        "random" => PrivateKey::generate().expect("rng"),
-        other => panic!("fixed key: six | one | random, not {other}"),
-    };
-    let fixed_ct = pke::encrypt(fixed.public(), MSG, CipherFormat::C1C3C2).expect("encrypt");
-    let pool: Vec<(PrivateKey, Vec<u8>)> = (0..POOL)
-        .map(|_| {
+    let mut fixed_bytes = [0u8; 32];
+    match fixed_kind.as_str() {
+        "six" => fixed_bytes[31] = 6,
+        "one" => fixed_bytes[31] = 1,
+        "random" => {
             let k = PrivateKey::generate().expect("rng");
-            let ct = pke::encrypt(k.public(), MSG, CipherFormat::C1C3C2).expect("encrypt");
-            (k, ct)
-        })
-        .collect();
+            fixed_bytes.copy_from_slice(&k.to_sec1_der().expect("der")[7..39]);
+        }
+        other => panic!("fixed key: six | one | random, not {other}"),
+    }
+    let entry = |key: PrivateKey| {
+        let ct = pke::encrypt(key.public(), MSG, CipherFormat::C1C3C2).expect("encrypt");
+        (key, ct)
+    };
+    // Interleaved allocation so that neither pool is more cache-friendly than the other.
+    let mut pools: [Vec<(PrivateKey, Vec<u8>)>; 2] = [Vec::new(), Vec::new()];
+    for _ in 0..POOL {
+        pools[0].push(entry(PrivateKey::from_bytes(&fixed_bytes).expect("key")));
+        pools[1].push(entry(PrivateKey::generate().expect("rng")));
+    }
 
     let mut classes = vec![0u8; n];
     getrandom::fill(&mut classes).expect("rng");
@@ -84,7 +87,7 @@ fn main() {
     getrandom::fill(&mut picks).expect("rng");
 
     // Warm-up (tables, caches).
-    for (k, ct) in pool.iter().take(200) {
+    for (k, ct) in pools.iter().flat_map(|p| p.iter().take(100)) {
         black_box(pke::decrypt(k, ct, CipherFormat::C1C3C2).expect("decrypts"));
         black_box(dsa::sign(k, MSG, dsa::DEFAULT_ID).expect("signs"));
     }
@@ -93,11 +96,7 @@ fn main() {
     for i in 0..n {
         let class = classes[i] & 1;
         let idx = (usize::from(picks[2 * i]) << 8 | usize::from(picks[2 * i + 1])) % POOL;
-        let (key, ct) = if class == 0 {
-            (&fixed, &fixed_ct)
-        } else {
-            (&pool[idx].0, &pool[idx].1)
-        };
+        let (key, ct) = (&pools[class as usize][idx].0, &pools[class as usize][idx].1);
         let t0 = Instant::now();
         if op == "decrypt" {
             black_box(pke::decrypt(black_box(key), black_box(ct), CipherFormat::C1C3C2).ok());
