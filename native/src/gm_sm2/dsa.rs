@@ -10,12 +10,11 @@
 //! Signatures are DER `SEQUENCE { r INTEGER, s INTEGER }` (GM/T 0009, 7.3) or raw r||s (64 bytes).
 
 use super::keys::PrivateKey;
+use super::point::{base_mul, Backend};
 use super::{pad32, Result, Sm2Error, FIELD_LEN, MAX_ID_LEN};
 use ::sm2::elliptic_curve::ff::PrimeField;
 use ::sm2::elliptic_curve::ops::Reduce;
-use ::sm2::elliptic_curve::point::AffineCoordinates;
-use ::sm2::elliptic_curve::Group;
-use ::sm2::{FieldBytes, ProjectivePoint, PublicKey, Scalar};
+use ::sm2::{FieldBytes, PublicKey, Scalar};
 use der::asn1::UintRef;
 use der::{Decode, Encode, Sequence};
 use sm3::{Digest, Sm3};
@@ -196,7 +195,12 @@ impl Signature {
 /// Core of GB/T 32918.2 clause 6.1 steps A3-A6 with a given nonce.
 /// Returns None when k must be redrawn (r = 0, r + k = n, s = 0).
 fn sign_with_k(key: &PrivateKey, e: &Scalar, k: &Scalar) -> Option<Signature> {
-    let x1 = ProjectivePoint::mul_by_generator(k).to_affine().x();
+    sign_with_k_on(key, e, k, Backend::current())
+}
+
+/// [`sign_with_k`] on a chosen scalar-multiplication backend (differential tests).
+fn sign_with_k_on(key: &PrivateKey, e: &Scalar, k: &Scalar, backend: Backend) -> Option<Signature> {
+    let x1 = FieldBytes::from(base_mul(k, backend).x);
     let r = *e + <Scalar as Reduce<FieldBytes>>::reduce(&x1);
     if bool::from(r.is_zero()) || bool::from((r + k).is_zero()) {
         return None;
@@ -264,6 +268,9 @@ mod tests {
     use super::super::keys::{parse_point, PrivateKey};
     use super::super::testvec;
     use super::*;
+    use ::sm2::elliptic_curve::point::AffineCoordinates;
+    use ::sm2::elliptic_curve::Group;
+    use ::sm2::ProjectivePoint;
 
     fn vec_case() -> serde_json::Value {
         testvec::case(&testvec::load(), "gbt32918.5-annexA-sign")
@@ -308,6 +315,34 @@ mod tests {
             testvec::hexf(&c, "signature_raw_r_s")
         );
         assert_eq!(sig.to_der(), testvec::hexf(&c, "signature_der"));
+        // Both scalar-multiplication backends reproduce the annex.
+        for backend in [Backend::Fast, Backend::Crate] {
+            let sig = sign_with_k_on(&key, &e, &k, backend).unwrap();
+            assert_eq!(
+                sig.to_raw().to_vec(),
+                testvec::hexf(&c, "signature_raw_r_s"),
+                "{backend:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn backends_sign_identically() {
+        let key = PrivateKey::generate().unwrap();
+        for i in 0..500u64 {
+            let e = Scalar::from(i.wrapping_mul(0x9e37_79b9_7f4a_7c15) + 1);
+            let k = if i < 3 {
+                [Scalar::ONE, Scalar::from(6u64), -Scalar::from(6u64)][i as usize]
+            } else {
+                super::super::random_nonzero_scalar().unwrap()
+            };
+            let a = sign_with_k_on(&key, &e, &k, Backend::Fast).map(|s| s.to_raw());
+            let b = sign_with_k_on(&key, &e, &k, Backend::Crate).map(|s| s.to_raw());
+            assert_eq!(a, b);
+            if let Some(sig) = sign_with_k_on(&key, &e, &k, Backend::Fast) {
+                assert!(verify_digest(key.public(), &e.to_repr(), &sig).unwrap());
+            }
+        }
     }
 
     #[test]

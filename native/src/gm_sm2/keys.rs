@@ -4,6 +4,7 @@
 //! point, and (1+d)^-1 mod n precomputed for signing (GB/T 32918.2, 6.1 A6). Secrets are
 //! zeroized on drop. Public keys travel as SEC1 points (uncompressed `04||x||y`; compressed accepted).
 
+use super::point::{base_mul, Backend};
 use super::{Result, Sm2Error, FIELD_LEN, POINT_LEN};
 use ::sm2::elliptic_curve::ff::PrimeField;
 use ::sm2::elliptic_curve::sec1::ToSec1Point;
@@ -45,7 +46,7 @@ impl PrivateKey {
             .ok_or(Sm2Error::InvalidKey("private scalar is n-1"))?;
         let nz = Option::<NonZeroScalar>::from(NonZeroScalar::new(d))
             .ok_or(Sm2Error::InvalidKey("private scalar is zero"))?;
-        let public = PublicKey::from_secret_scalar(&nz);
+        let public = public_from_scalar(&nz, Backend::current())?;
         let public_bytes = encode_point(&public);
         Ok(Self {
             d,
@@ -185,6 +186,23 @@ impl PrivateKey {
     }
 }
 
+/// P = [d]G (GB/T 32918.1, 6.1) on the chosen scalar-multiplication backend (the fixed-base
+/// table by default). The result is re-validated as a curve point by the crate's decoder.
+fn public_from_scalar(d: &NonZeroScalar, backend: Backend) -> Result<PublicKey> {
+    match backend {
+        Backend::Fast => {
+            let p = base_mul(d, Backend::Fast);
+            let mut sec1 = [0u8; POINT_LEN];
+            sec1[0] = 0x04;
+            sec1[1..33].copy_from_slice(&p.x);
+            sec1[33..].copy_from_slice(&p.y);
+            PublicKey::from_sec1_bytes(&sec1)
+                .map_err(|_| Sm2Error::InvalidKey("public point derivation failed"))
+        }
+        Backend::Crate => Ok(PublicKey::from_secret_scalar(d)),
+    }
+}
+
 /// Encode a public key as the 65-byte uncompressed SEC1 point.
 pub fn encode_point(p: &PublicKey) -> [u8; POINT_LEN] {
     let enc = p.as_affine().to_sec1_point(false);
@@ -251,6 +269,27 @@ fn pem_block<'a>(text: &'a str, label: &str) -> Option<&'a str> {
 mod tests {
     use super::super::testvec;
     use super::*;
+
+    #[test]
+    fn public_key_backends_agree() {
+        for i in 0..200u64 {
+            let d = if i < 4 {
+                [
+                    Scalar::ONE,
+                    Scalar::from(6u64),
+                    -Scalar::from(6u64),
+                    -Scalar::from(2u64),
+                ][i as usize]
+            } else {
+                super::super::random_nonzero_scalar().unwrap()
+            };
+            let nz = Option::<NonZeroScalar>::from(NonZeroScalar::new(d)).unwrap();
+            assert_eq!(
+                encode_point(&public_from_scalar(&nz, Backend::Fast).unwrap()),
+                encode_point(&public_from_scalar(&nz, Backend::Crate).unwrap())
+            );
+        }
+    }
 
     #[test]
     fn vector_key_pair() {

@@ -1,21 +1,32 @@
-//! SM2 (GB/T 32918) over RustCrypto's curve arithmetic (`::sm2`).
+//! SM2 (GB/T 32918): our own constant-time curve arithmetic, with the RustCrypto `sm2` crate's as
+//! the reference and the portable fallback.
 //!
-//! The curve arithmetic (field, scalars, constant-time point multiplication with precomputed
-//! base-point tables) comes from the RustCrypto `sm2` crate. The protocol layers are ours, so that
-//! the distinguishing ID can be any byte string, the ciphertext formats of GM/T 0009 and the raw
-//! legacy layouts are all handled, and every rejection rule of GB/T 32918 is explicit:
+//! * `field`: GF(p) for the SM2 prime (Montgomery form, the reduction specialised to p's shape,
+//!   constant-time throughout, Fermat inversion along a fixed addition chain).
+//! * `point`: constant-time [k]P (signed 5-bit regular windows, masked table scans, a = -3 Jacobian
+//!   formulas, exceptional cases proven absent or handled by a masked select) and [k]G (816-point
+//!   precomputed table, no doublings); `Backend` picks this code or the crate's
+//!   (`BIDKERNEL_FORCE_PORTABLE=1` forces the crate's) behind `base_mul`, `point_mul` and
+//!   `base_and_point_mul`, which sign, encrypt and decrypt call.
 //!
-//! * [`keys`]: key generation from the OS CSPRNG, PKCS#8 / SEC1 / SPKI (PEM and DER), validation.
+//! The protocol layers are ours, so that the distinguishing ID can be any byte string, the
+//! ciphertext formats of GM/T 0009 and the raw legacy layouts are all handled, and every rejection
+//! rule of GB/T 32918 is explicit:
+//!
+//! * [`keys`]: key generation from the OS CSPRNG, PKCS#8 / SEC1 / SPKI (PEM and DER), validation
+//!   (the crate's point decoding and scalar type).
 //! * [`dsa`]: Z (part 2, 5.5), signature generation and verification (part 2, 6 and 7).
 //! * [`pke`]: public-key encryption and decryption (part 4, 6 and 7), KDF (part 4, 5.4.3).
 //! * [`batch`]: many verifications or decryptions in one call, spread over cores with rayon.
 //! * `vartime`: the variable-time [s]G + [t]P of verification (public inputs only), Jacobian
-//!   coordinates over the crate's field elements, cross-checked against the crate's own formulas.
+//!   coordinates over our field, cross-checked against the crate's own formulas.
 
 pub mod batch;
 pub mod dsa;
+mod field;
 pub mod keys;
 pub mod pke;
+mod point;
 mod vartime;
 
 use ::sm2::elliptic_curve::ff::PrimeField;

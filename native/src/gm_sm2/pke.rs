@@ -11,11 +11,11 @@
 //! layouts `04 || x || y || C3 || C2` (C1C3C2) and `04 || x || y || C2 || C3` (C1C2C3).
 
 use super::keys::PrivateKey;
+use super::point::{base_and_point_mul, point_mul, Backend};
 use super::{pad32, DecryptFailure, Result, Sm2Error, FIELD_LEN, POINT_LEN};
 use ::sm2::elliptic_curve::point::AffineCoordinates;
 use ::sm2::elliptic_curve::sec1::ToSec1Point;
-use ::sm2::elliptic_curve::{BatchNormalize, Group};
-use ::sm2::{AffinePoint, FieldBytes, ProjectivePoint, PublicKey, Scalar};
+use ::sm2::{AffinePoint, FieldBytes, PublicKey, Scalar};
 use der::asn1::{OctetStringRef, UintRef};
 use der::{Decode, Encode, Sequence};
 use sm3::{Digest, Sm3};
@@ -170,27 +170,31 @@ impl Parts {
 
 /// Encryption core with a given nonce; None when t is all zero (k must be redrawn).
 fn encrypt_with_k(public: &PublicKey, msg: &[u8], k: &Scalar) -> Option<Parts> {
+    encrypt_with_k_on(public, msg, k, Backend::current())
+}
+
+/// [`encrypt_with_k`] on a chosen scalar-multiplication backend (differential tests).
+fn encrypt_with_k_on(
+    public: &PublicKey,
+    msg: &[u8],
+    k: &Scalar,
+    backend: Backend,
+) -> Option<Parts> {
     // One field inversion for both points (Montgomery's trick), constant time.
-    let [c1, shared] =
-        <ProjectivePoint as BatchNormalize<[ProjectivePoint; 2]>>::batch_normalize(&[
-            ProjectivePoint::mul_by_generator(k),
-            ProjectivePoint::from(*public.as_affine()) * k,
-        ]);
-    let mut x2 = shared.x();
-    let mut y2 = shared.y();
+    let (c1, shared) = base_and_point_mul(public.as_affine(), k, backend);
     let mut c2 = msg.to_vec();
-    let zero = kdf_xor(&x2, &y2, &mut c2);
-    let c3 = c3_hash(&x2, msg, &y2);
-    x2.zeroize();
-    y2.zeroize();
+    let zero = kdf_xor(&shared.x, &shared.y, &mut c2);
+    let c3 = c3_hash(&shared.x, msg, &shared.y);
+    drop(shared); // wipes (x2, y2)
     if zero {
         return None;
     }
-    let mut c1x = [0u8; FIELD_LEN];
-    let mut c1y = [0u8; FIELD_LEN];
-    c1x.copy_from_slice(&c1.x());
-    c1y.copy_from_slice(&c1.y());
-    Some(Parts { c1x, c1y, c3, c2 })
+    Some(Parts {
+        c1x: c1.x,
+        c1y: c1.y,
+        c3,
+        c2,
+    })
 }
 
 /// Encrypt `msg` to `public` (GB/T 32918.4, 6.1). `msg` must not be empty.
@@ -212,6 +216,16 @@ pub fn encrypt(public: &PublicKey, msg: &[u8], fmt: CipherFormat) -> Result<Vec<
 
 /// Decrypt (GB/T 32918.4, 7.1). Every failure is `Sm2Error::Decrypt` with a coarse reason.
 pub fn decrypt(key: &PrivateKey, ct: &[u8], fmt: CipherFormat) -> Result<Zeroizing<Vec<u8>>> {
+    decrypt_on(key, ct, fmt, Backend::current())
+}
+
+/// [`decrypt`] on a chosen scalar-multiplication backend (differential tests).
+fn decrypt_on(
+    key: &PrivateKey,
+    ct: &[u8],
+    fmt: CipherFormat,
+    backend: Backend,
+) -> Result<Zeroizing<Vec<u8>>> {
     let malformed = Sm2Error::Decrypt(DecryptFailure::Malformed);
     let parts = Parts::decode(ct, fmt).ok_or(malformed)?;
     // B1: C1 on the curve; coordinates below p; never infinity (no affine encoding of it).
@@ -220,19 +234,13 @@ pub fn decrypt(key: &PrivateKey, ct: &[u8], fmt: CipherFormat) -> Result<Zeroizi
         &FieldBytes::from(parts.c1y),
     ))
     .ok_or(malformed)?;
-    // B2: h = 1 for sm2p256v1, so [h]C1 = C1 is not infinity. B3: [d]C1.
-    let shared = ProjectivePoint::from(c1) * key.scalar();
-    if bool::from(shared.is_identity()) {
-        return Err(malformed);
-    }
-    let shared = shared.to_affine();
-    let mut x2 = shared.x();
-    let mut y2 = shared.y();
+    // B2: h = 1 for sm2p256v1, so [h]C1 = C1 is not infinity. B3: [d]C1, with d in [1, n-2] and
+    // C1 of prime order n, is never infinity either.
+    let shared = point_mul(&c1, key.scalar(), backend);
     let mut m = Zeroizing::new(parts.c2);
-    let zero = kdf_xor(&x2, &y2, &mut m);
-    let mut u = c3_hash(&x2, &m, &y2);
-    x2.zeroize();
-    y2.zeroize();
+    let zero = kdf_xor(&shared.x, &shared.y, &mut m);
+    let mut u = c3_hash(&shared.x, &m, &shared.y);
+    drop(shared); // wipes (x2, y2)
     let ok = u.ct_eq(&parts.c3);
     u.zeroize();
     if zero || !bool::from(ok) {
@@ -287,6 +295,41 @@ mod tests {
             parts.encode(CipherFormat::C1C2C3),
             testvec::hexf(&c, "ciphertext_raw_c1c2c3")
         );
+        for backend in [Backend::Fast, Backend::Crate] {
+            let parts =
+                encrypt_with_k_on(key.public(), &testvec::hexf(&c, "msg"), &k, backend).unwrap();
+            assert_eq!(
+                parts.encode(CipherFormat::Der),
+                testvec::hexf(&c, "ciphertext_der"),
+                "{backend:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn backends_agree_encrypt_and_decrypt() {
+        let c = vec_case();
+        let key = vec_key(&c);
+        let ct = testvec::hexf(&c, "ciphertext_der");
+        for backend in [Backend::Fast, Backend::Crate] {
+            let m = decrypt_on(&key, &ct, CipherFormat::Der, backend).unwrap();
+            assert_eq!(m.to_vec(), testvec::hexf(&c, "msg"), "{backend:?}");
+        }
+        let key = PrivateKey::generate().unwrap();
+        for i in 0..300usize {
+            let msg = vec![i as u8; 1 + i % 70];
+            let k = super::super::random_nonzero_scalar().unwrap();
+            let a = encrypt_with_k_on(key.public(), &msg, &k, Backend::Fast)
+                .map(|p| p.encode(CipherFormat::C1C3C2));
+            let b = encrypt_with_k_on(key.public(), &msg, &k, Backend::Crate)
+                .map(|p| p.encode(CipherFormat::C1C3C2));
+            assert_eq!(a, b);
+            let ct = a.unwrap();
+            for backend in [Backend::Fast, Backend::Crate] {
+                let m = decrypt_on(&key, &ct, CipherFormat::C1C3C2, backend).unwrap();
+                assert_eq!(m.to_vec(), msg);
+            }
+        }
     }
 
     #[test]

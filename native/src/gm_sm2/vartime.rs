@@ -8,19 +8,94 @@
 //! x1 = X/Z² equals c = (r - e) mod n iff X == c·Z², and only when c < p - n does the rare second
 //! candidate x1 = c + n need the exact affine x.
 //!
-//! Field elements are the RustCrypto `sm2` crate's (fiat-crypto, formally verified); the exceptional
+//! Field elements are ours (`super::field`, differentially tested against the crate's
+//! fiat-crypto field, which this file used before; the crate's complete formulas remain the
+//! reference in the tests below); the exceptional
 //! cases of the incomplete Jacobian formulas (P = Q, P = -Q, infinity) are handled explicitly, so the
 //! result is exact for every input. Cross-checked against the crate's own complete-formula
 //! `lincomb_vartime` in the tests below.
 
 use ::sm2::elliptic_curve::ff::PrimeField;
-use ::sm2::elliptic_curve::hazmat::FieldArithmetic;
 use ::sm2::elliptic_curve::ops::Reduce;
 use ::sm2::elliptic_curve::point::AffineCoordinates;
-use ::sm2::{AffinePoint, FieldBytes, ProjectivePoint, PublicKey, Scalar, Sm2};
+use ::sm2::{AffinePoint, FieldBytes, ProjectivePoint, PublicKey, Scalar};
 use std::sync::OnceLock;
+use subtle::{Choice, ConstantTimeEq};
 
-type Fe = <Sm2 as FieldArithmetic>::FieldElement;
+use super::field;
+
+/// Our SM2 field element ([`super::field::Fe`], about 1.7x faster than the crate's) with the
+/// operator syntax used by the formulas below. All inputs here are public.
+#[derive(Clone, Copy, Debug)]
+struct Fe(field::Fe);
+
+impl Fe {
+    const ONE: Fe = Fe(field::Fe::ONE);
+    const ZERO: Fe = Fe(field::Fe::ZERO);
+
+    fn from_repr(b: FieldBytes) -> Option<Fe> {
+        field::Fe::from_bytes(&b.into()).map(Fe)
+    }
+
+    fn to_repr(self) -> FieldBytes {
+        FieldBytes::from(self.0.to_bytes())
+    }
+
+    fn square(&self) -> Fe {
+        Fe(self.0.square())
+    }
+
+    fn double(&self) -> Fe {
+        Fe(self.0.double())
+    }
+
+    fn is_zero(&self) -> Choice {
+        self.0.is_zero()
+    }
+
+    /// None for zero.
+    fn invert(&self) -> Option<Fe> {
+        if bool::from(self.0.is_zero()) {
+            None
+        } else {
+            Some(Fe(self.0.invert()))
+        }
+    }
+}
+
+impl PartialEq for Fe {
+    fn eq(&self, o: &Fe) -> bool {
+        bool::from(self.0.ct_eq(&o.0))
+    }
+}
+
+impl core::ops::Add for Fe {
+    type Output = Fe;
+    fn add(self, o: Fe) -> Fe {
+        Fe(self.0.add(&o.0))
+    }
+}
+
+impl core::ops::Sub for Fe {
+    type Output = Fe;
+    fn sub(self, o: Fe) -> Fe {
+        Fe(self.0.sub(&o.0))
+    }
+}
+
+impl core::ops::Mul for Fe {
+    type Output = Fe;
+    fn mul(self, o: Fe) -> Fe {
+        Fe(self.0.mul(&o.0))
+    }
+}
+
+impl core::ops::Neg for Fe {
+    type Output = Fe;
+    fn neg(self) -> Fe {
+        Fe(self.0.neg())
+    }
+}
 
 /// Window of the wNAF of the scalar of G (precomputed table of 2^(W-2) = 32 affine points).
 const G_WINDOW: u32 = 7;
@@ -180,7 +255,7 @@ impl Jacobian {
 
     /// Affine x as bytes (one inversion); None at infinity.
     fn affine_x(&self) -> Option<FieldBytes> {
-        let zinv = Option::<Fe>::from(self.z.invert())?;
+        let zinv = self.z.invert()?;
         Some((self.x * zinv.square()).to_repr())
     }
 }
@@ -428,20 +503,22 @@ mod tests {
 
     #[test]
     fn second_candidate_x_plus_n() {
+        use ::sm2::elliptic_curve::hazmat::FieldArithmetic;
+        type CrateFe = <::sm2::Sm2 as FieldArithmetic>::FieldElement;
         // A curve point Q whose x lies in [n, p): with s = 0, t = 1, P = Q we get x1 = x >= n,
         // so (e + x1) mod n = e + (x - n) and only the exact (inversion) path can accept it.
         let v = super::super::testvec::load();
         let hexfe = |f: &str| {
             let b = hex::decode(v["curve"][f].as_str().unwrap()).unwrap();
-            Fe::from_repr(FieldBytes::try_from(b.as_slice()).unwrap()).unwrap()
+            CrateFe::from_repr(FieldBytes::try_from(b.as_slice()).unwrap()).unwrap()
         };
         let bcoef = hexfe("b");
         let mut xb = hex::decode(v["curve"]["n"].as_str().unwrap()).unwrap();
         let q = loop {
             xb[31] += 1;
-            let x = Fe::from_repr(FieldBytes::try_from(xb.as_slice()).unwrap()).unwrap();
+            let x = CrateFe::from_repr(FieldBytes::try_from(xb.as_slice()).unwrap()).unwrap();
             let rhs = x.square() * x - x.double() - x + bcoef;
-            if let Some(y) = Option::<Fe>::from(rhs.sqrt()) {
+            if let Some(y) = Option::<CrateFe>::from(rhs.sqrt()) {
                 let pt = Option::<AffinePoint>::from(AffinePoint::from_coordinates(
                     &x.to_repr(),
                     &y.to_repr(),

@@ -1,0 +1,688 @@
+//! Arithmetic modulo the SM2 prime p = 2^256 - 2^224 - 2^96 + 2^64 - 1 (GB/T 32918.5, sm2p256v1),
+//! written for this curve and for constant time.
+//!
+//! Representation: four little-endian 64-bit limbs holding a·R mod p in Montgomery form with
+//! R = 2^256, always fully reduced (< p). The special form of p is what makes Montgomery cheap
+//! here: p ≡ -1 (mod 2^64), so -p^-1 mod 2^64 = 1 and each reduction step's multiplier is simply
+//! the lowest limb (no multiplication by a precomputed inverse); the limbs of p are constants
+//! (two of them 2^64 - 1), so the reduction is one multiply-accumulate row per limb.
+//!
+//! Every operation is constant time: no branch and no memory index depends on a value; the final
+//! conditional subtractions are done with masks. Inversion is Fermat's a^(p-2) along a fixed
+//! addition chain (255 squarings, 14 multiplications) derived from the bit pattern of p - 2.
+
+use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
+use zeroize::Zeroize;
+
+/// p, little-endian limbs.
+pub(crate) const P: [u64; 4] = [
+    0xffff_ffff_ffff_ffff,
+    0xffff_ffff_0000_0000,
+    0xffff_ffff_ffff_ffff,
+    0xffff_fffe_ffff_ffff,
+];
+
+/// R mod p = 2^256 - p = 2^224 + 2^96 - 2^64 + 1 (the Montgomery form of 1).
+const R1: [u64; 4] = [0x1, 0xffff_ffff, 0x0, 0x1_0000_0000];
+
+/// R^2 mod p = 2^512 mod p (converts into Montgomery form with one multiplication).
+const R2: [u64; 4] = [0x2_0000_0003, 0x2_ffff_ffff, 0x1_0000_0001, 0x4_0000_0002];
+
+#[inline(always)]
+fn adc(a: u64, b: u64, carry: u64) -> (u64, u64) {
+    let t = (a as u128) + (b as u128) + (carry as u128);
+    (t as u64, (t >> 64) as u64)
+}
+
+#[inline(always)]
+fn sbb(a: u64, b: u64, borrow: u64) -> (u64, u64) {
+    // borrow is 0 or 1; the returned borrow is 0 or 1.
+    let t = (a as u128).wrapping_sub((b as u128) + (borrow as u128));
+    (t as u64, ((t >> 64) as u64) & 1)
+}
+
+/// a + b·c + carry as (low, high); never overflows 128 bits.
+#[inline(always)]
+fn mac(a: u64, b: u64, c: u64, carry: u64) -> (u64, u64) {
+    let t = (a as u128) + (b as u128) * (c as u128) + (carry as u128);
+    (t as u64, (t >> 64) as u64)
+}
+
+/// Given t + hi·2^256 with t + hi·2^256 < 2p, return (t + hi·2^256) mod p, in constant time.
+#[inline(always)]
+fn reduce_once(t: [u64; 4], hi: u64) -> [u64; 4] {
+    let (s0, b) = sbb(t[0], P[0], 0);
+    let (s1, b) = sbb(t[1], P[1], b);
+    let (s2, b) = sbb(t[2], P[2], b);
+    let (s3, b) = sbb(t[3], P[3], b);
+    // Keep t only when t < p and there is no 2^256 overflow: hi = 0 and borrow = 1.
+    let (_, keep) = sbb(hi, 0, b);
+    let mask = 0u64.wrapping_sub(keep);
+    [
+        (t[0] & mask) | (s0 & !mask),
+        (t[1] & mask) | (s1 & !mask),
+        (t[2] & mask) | (s2 & !mask),
+        (t[3] & mask) | (s3 & !mask),
+    ]
+}
+
+/// Full 512-bit product a·b (schoolbook, 16 multiplications); only the tests' SOS cross-check.
+#[cfg(test)]
+#[inline(always)]
+fn mul_wide(a: &[u64; 4], b: &[u64; 4]) -> [u64; 8] {
+    let mut t = [0u64; 8];
+    for i in 0..4 {
+        let mut c = 0u64;
+        for j in 0..4 {
+            let (lo, hi) = mac(t[i + j], a[i], b[j], c);
+            t[i + j] = lo;
+            c = hi;
+        }
+        t[i + 4] = c;
+    }
+    t
+}
+
+/// Full 512-bit square a² (6 cross products doubled + 4 diagonal squares).
+#[cfg(test)]
+#[inline(always)]
+fn sqr_wide(a: &[u64; 4]) -> [u64; 8] {
+    // Cross products a_i·a_j, i < j, into t[1..7].
+    let (t1, c) = mac(0, a[0], a[1], 0);
+    let (t2, c) = mac(0, a[0], a[2], c);
+    let (t3, t4) = mac(0, a[0], a[3], c);
+    let (t3, c) = mac(t3, a[1], a[2], 0);
+    let (t4, t5) = mac(t4, a[1], a[3], c);
+    let (t5, t6) = mac(t5, a[2], a[3], 0);
+    // Double them.
+    let t7 = t6 >> 63;
+    let t6 = (t6 << 1) | (t5 >> 63);
+    let t5 = (t5 << 1) | (t4 >> 63);
+    let t4 = (t4 << 1) | (t3 >> 63);
+    let t3 = (t3 << 1) | (t2 >> 63);
+    let t2 = (t2 << 1) | (t1 >> 63);
+    let t1 = t1 << 1;
+    // Add the diagonal a_i².
+    let (t0, c) = mac(0, a[0], a[0], 0);
+    let (t1, c) = adc(t1, c, 0);
+    let (lo, hi) = mac(0, a[1], a[1], 0);
+    let (t2, c2) = adc(t2, lo, c);
+    let (t3, c) = adc(t3, hi, c2);
+    let (lo, hi) = mac(0, a[2], a[2], 0);
+    let (t4, c2) = adc(t4, lo, c);
+    let (t5, c) = adc(t5, hi, c2);
+    let (lo, hi) = mac(0, a[3], a[3], 0);
+    let (t6, c2) = adc(t6, lo, c);
+    let (t7, _) = adc(t7, hi, c2);
+    [t0, t1, t2, t3, t4, t5, t6, t7]
+}
+
+#[cfg(test)]
+/// Montgomery reduction T·2^-256 mod p for T < p·2^256, using the shape of p (the tests'
+/// separated-operand-scanning cross-check; `mont_mul` interleaves the same step per row).
+///
+/// Step i takes m = t_i (as -p^-1 ≡ 1 mod 2^64) and adds m·p·2^(64i). Because
+/// m·p = m·2^64·(2^192 - 2^160 - 2^32 + 1) - m and t_i - m = 0, the step is: drop limb i and add
+/// V = m·(2^192 - 2^160 - 2^32 + 1) = (m + m·2^192) - (m·2^32 + m·2^160) at limb i + 1, where
+/// m·2^32 = lo + hi·2^64 with lo = m << 32, hi = m >> 32. V < 2^256 and V ≥ 0, so its limbs come
+/// from one borrow chain with no final borrow; no multiplication is needed.
+#[inline(always)]
+fn mont_reduce(mut t: [u64; 8]) -> [u64; 4] {
+    let mut carry = 0u64;
+    for i in 0..4 {
+        let m = t[i];
+        let lo = m << 32;
+        let hi = m >> 32;
+        let (v0, b) = sbb(m, lo, 0);
+        let (v1, b) = sbb(0, hi, b);
+        let (v2, b) = sbb(0, lo, b);
+        let (v3, _) = sbb(m, hi, b);
+        let (x1, c) = adc(t[i + 1], v0, 0);
+        let (x2, c) = adc(t[i + 2], v1, c);
+        let (x3, c) = adc(t[i + 3], v2, c);
+        let (x4, c) = adc(t[i + 4], v3, c);
+        // carry (0..=2) from the previous step belongs at limb i + 4 as well.
+        let (x4, c2) = adc(x4, carry, 0);
+        t[i + 1] = x1;
+        t[i + 2] = x2;
+        t[i + 3] = x3;
+        t[i + 4] = x4;
+        carry = c + c2;
+    }
+    // (T + M·p) / 2^256 = t[4..8] + carry·2^256 < 2p.
+    reduce_once([t[4], t[5], t[6], t[7]], carry)
+}
+
+/// Montgomery product a·b·2^-256 mod p, inputs < p, output < p: four CIOS rows, each
+/// t = (t + a·b_i + m·p) / 2^64 with m = t_0 and the m·p
+/// part done without multiplications, as explained at `mont_reduce`.
+#[inline(always)]
+fn mont_mul(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
+    let mut t = [0u64; 4];
+    let mut t4 = 0u64;
+    for &bi in b.iter() {
+        let (r0, c) = mac(t[0], a[0], bi, 0);
+        let (r1, c) = mac(t[1], a[1], bi, c);
+        let (r2, c) = mac(t[2], a[2], bi, c);
+        let (r3, c) = mac(t[3], a[3], bi, c);
+        let (r4, r5) = adc(t4, c, 0);
+        let m = r0;
+        let lo = m << 32;
+        let hi = m >> 32;
+        let (v0, b) = sbb(m, lo, 0);
+        let (v1, b) = sbb(0, hi, b);
+        let (v2, b) = sbb(0, lo, b);
+        let (v3, _) = sbb(m, hi, b);
+        let (s0, c) = adc(r1, v0, 0);
+        let (s1, c) = adc(r2, v1, c);
+        let (s2, c) = adc(r3, v2, c);
+        let (s3, c) = adc(r4, v3, c);
+        t = [s0, s1, s2, s3];
+        t4 = r5 + c;
+    }
+    reduce_once(t, t4)
+}
+
+/// The same product through [`mul_wide`] + [`mont_reduce`] (test cross-check).
+#[cfg(test)]
+pub(crate) fn mont_mul_sos(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
+    mont_reduce(mul_wide(a, b))
+}
+
+/// Montgomery square a²·2^-256 mod p via [`sqr_wide`] + [`mont_reduce`] (test cross-check).
+#[cfg(test)]
+#[inline(always)]
+fn mont_sqr(a: &[u64; 4]) -> [u64; 4] {
+    mont_reduce(sqr_wide(a))
+}
+
+/// An element of GF(p) in Montgomery form. `Copy` for the formulas; values derived from secrets
+/// are wiped by the callers that hold them (`Zeroize`).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Fe(pub(crate) [u64; 4]);
+
+impl Zeroize for Fe {
+    fn zeroize(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl Fe {
+    pub(crate) const ZERO: Fe = Fe([0; 4]);
+    pub(crate) const ONE: Fe = Fe(R1);
+
+    /// From 32 big-endian bytes; None unless the integer is < p (public check on the length only
+    /// matters for the caller; the comparison itself is branch-free).
+    pub(crate) fn from_bytes(bytes: &[u8; 32]) -> Option<Fe> {
+        let mut l = [0u64; 4];
+        for (i, chunk) in bytes.rchunks_exact(8).enumerate() {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            l[i] = u64::from_be_bytes(w);
+        }
+        let (_, b) = sbb(l[0], P[0], 0);
+        let (_, b) = sbb(l[1], P[1], b);
+        let (_, b) = sbb(l[2], P[2], b);
+        let (_, b) = sbb(l[3], P[3], b);
+        if b == 1 {
+            Some(Fe(mont_mul(&l, &R2)))
+        } else {
+            None
+        }
+    }
+
+    /// Canonical 32 big-endian bytes of the (non-Montgomery) value.
+    pub(crate) fn to_bytes(self) -> [u8; 32] {
+        let l = mont_mul(&self.0, &[1, 0, 0, 0]);
+        let mut out = [0u8; 32];
+        for i in 0..4 {
+            out[24 - 8 * i..32 - 8 * i].copy_from_slice(&l[i].to_be_bytes());
+        }
+        out
+    }
+
+    #[inline(always)]
+    pub(crate) fn add(&self, o: &Fe) -> Fe {
+        let (s0, c) = adc(self.0[0], o.0[0], 0);
+        let (s1, c) = adc(self.0[1], o.0[1], c);
+        let (s2, c) = adc(self.0[2], o.0[2], c);
+        let (s3, c) = adc(self.0[3], o.0[3], c);
+        Fe(reduce_once([s0, s1, s2, s3], c))
+    }
+
+    #[inline(always)]
+    pub(crate) fn sub(&self, o: &Fe) -> Fe {
+        let (d0, b) = sbb(self.0[0], o.0[0], 0);
+        let (d1, b) = sbb(self.0[1], o.0[1], b);
+        let (d2, b) = sbb(self.0[2], o.0[2], b);
+        let (d3, b) = sbb(self.0[3], o.0[3], b);
+        // Add p back when the subtraction borrowed.
+        let mask = 0u64.wrapping_sub(b);
+        let (r0, c) = adc(d0, P[0] & mask, 0);
+        let (r1, c) = adc(d1, P[1] & mask, c);
+        let (r2, c) = adc(d2, P[2] & mask, c);
+        let (r3, _) = adc(d3, P[3] & mask, c);
+        Fe([r0, r1, r2, r3])
+    }
+
+    #[inline(always)]
+    pub(crate) fn neg(&self) -> Fe {
+        Fe::ZERO.sub(self)
+    }
+
+    #[inline(always)]
+    pub(crate) fn double(&self) -> Fe {
+        self.add(self)
+    }
+
+    #[inline(always)]
+    pub(crate) fn mul(&self, o: &Fe) -> Fe {
+        Fe(mont_mul(&self.0, &o.0))
+    }
+
+    #[inline(always)]
+    pub(crate) fn square(&self) -> Fe {
+        // The CIOS product measured faster than the dedicated squaring + separate reduction
+        // (`mont_sqr`, kept as a test cross-check) on the Zen 4 machine of docs/performance.md.
+        Fe(mont_mul(&self.0, &self.0))
+    }
+
+    /// self^(2^k).
+    #[inline(always)]
+    fn sqn(&self, k: usize) -> Fe {
+        let mut r = *self;
+        for _ in 0..k {
+            r = r.square();
+        }
+        r
+    }
+
+    /// self^-1 = self^(p-2) (0 maps to 0), constant time. p - 2 read from the most significant
+    /// bit: 31 ones, 0, 128 ones, 32 zeros, 32 ones, 30 ones, 0, 1. With x_k = self^(2^k - 1):
+    /// x2, x3, x6, x12, x15, x30, x31, x32, x64, x128 are built by x_(a+b) = x_a^(2^b)·x_b.
+    pub(crate) fn invert(&self) -> Fe {
+        let x1 = *self;
+        let x2 = x1.square().mul(&x1);
+        let x3 = x2.square().mul(&x1);
+        let x6 = x3.sqn(3).mul(&x3);
+        let x12 = x6.sqn(6).mul(&x6);
+        let x15 = x12.sqn(3).mul(&x3);
+        let x30 = x15.sqn(15).mul(&x15);
+        let x31 = x30.square().mul(&x1);
+        let x32 = x31.square().mul(&x1);
+        let x64 = x32.sqn(32).mul(&x32);
+        let x128 = x64.sqn(64).mul(&x64);
+        let mut r = x31.square(); // 31 ones, 0
+        r = r.sqn(128).mul(&x128); // 128 ones
+        r = r.sqn(32); // 32 zeros
+        r = r.sqn(32).mul(&x32); // 32 ones
+        r = r.sqn(30).mul(&x30); // 30 ones
+        r = r.square(); // 0
+        r.square().mul(&x1) // 1
+    }
+
+    /// All-ones mask as a `Choice` when the element is zero.
+    pub(crate) fn is_zero(&self) -> Choice {
+        let v = self.0[0] | self.0[1] | self.0[2] | self.0[3];
+        v.ct_eq(&0)
+    }
+}
+
+impl ConditionallySelectable for Fe {
+    fn conditional_select(a: &Self, b: &Self, choice: Choice) -> Self {
+        Fe([
+            u64::conditional_select(&a.0[0], &b.0[0], choice),
+            u64::conditional_select(&a.0[1], &b.0[1], choice),
+            u64::conditional_select(&a.0[2], &b.0[2], choice),
+            u64::conditional_select(&a.0[3], &b.0[3], choice),
+        ])
+    }
+}
+
+impl ConstantTimeEq for Fe {
+    fn ct_eq(&self, o: &Self) -> Choice {
+        self.0.ct_eq(&o.0)
+    }
+}
+
+/// Generic CIOS Montgomery product (m·p with p's limbs as multiplier constants): an independent
+/// formulation, kept for the tests' cross-check and timing comparison.
+#[cfg(test)]
+#[inline(always)]
+pub(crate) fn mont_mul_cios(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
+    let mut t = [0u64; 4];
+    let mut t4 = 0u64;
+    for &bi in b.iter() {
+        // t += a·bi
+        let (r0, c) = mac(t[0], a[0], bi, 0);
+        let (r1, c) = mac(t[1], a[1], bi, c);
+        let (r2, c) = mac(t[2], a[2], bi, c);
+        let (r3, c) = mac(t[3], a[3], bi, c);
+        let (r4, r5) = adc(t4, c, 0);
+        // m = r0 · (-p^-1 mod 2^64) = r0, because p ≡ -1 (mod 2^64). t = (t + m·p) / 2^64.
+        let m = r0;
+        let (_, c) = mac(r0, m, P[0], 0);
+        let (s0, c) = mac(r1, m, P[1], c);
+        let (s1, c) = mac(r2, m, P[2], c);
+        let (s2, c) = mac(r3, m, P[3], c);
+        let (s3, c) = adc(r4, c, 0);
+        t = [s0, s1, s2, s3];
+        t4 = r5 + c;
+    }
+    reduce_once(t, t4)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    //! Differential tests against (a) the RustCrypto `sm2` crate's field (fiat-crypto) and (b) a
+    //! schoolbook big-integer reference written here (u32 digits, shift-and-subtract reduction).
+    use super::*;
+    use ::sm2::elliptic_curve::ff::PrimeField;
+    use ::sm2::elliptic_curve::hazmat::FieldArithmetic;
+    use ::sm2::{FieldBytes, Sm2};
+
+    type CrateFe = <Sm2 as FieldArithmetic>::FieldElement;
+
+    /// Small deterministic PRNG (xorshift64*), so failures reproduce.
+    pub(crate) struct Rng(pub(crate) u64);
+    impl Rng {
+        pub(crate) fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        pub(crate) fn bytes32(&mut self) -> [u8; 32] {
+            let mut b = [0u8; 32];
+            for c in b.chunks_mut(8) {
+                c.copy_from_slice(&self.next().to_be_bytes());
+            }
+            b
+        }
+    }
+
+    // ---- schoolbook reference: big-endian byte strings <-> little-endian u32 digit vectors ----
+
+    fn to_digits(b: &[u8]) -> Vec<u64> {
+        let mut d: Vec<u64> = b
+            .rchunks(4)
+            .map(|c| {
+                let mut w = [0u8; 4];
+                w[4 - c.len()..].copy_from_slice(c);
+                u32::from_be_bytes(w) as u64
+            })
+            .collect();
+        while d.len() < 17 {
+            d.push(0);
+        }
+        d
+    }
+
+    fn cmp(a: &[u64], b: &[u64]) -> core::cmp::Ordering {
+        let n = a.len().max(b.len());
+        for i in (0..n).rev() {
+            let x = a.get(i).copied().unwrap_or(0);
+            let y = b.get(i).copied().unwrap_or(0);
+            if x != y {
+                return x.cmp(&y);
+            }
+        }
+        core::cmp::Ordering::Equal
+    }
+
+    fn sub_in_place(a: &mut [u64], b: &[u64]) {
+        let mut borrow = 0i64;
+        for (i, ai) in a.iter_mut().enumerate() {
+            let v = *ai as i64 - b.get(i).copied().unwrap_or(0) as i64 - borrow;
+            if v < 0 {
+                *ai = (v + (1i64 << 32)) as u64;
+                borrow = 1;
+            } else {
+                *ai = v as u64;
+                borrow = 0;
+            }
+        }
+        assert_eq!(borrow, 0);
+    }
+
+    fn shl_bits(a: &[u64], s: usize) -> Vec<u64> {
+        let mut out = vec![0u64; a.len() + s / 32 + 2];
+        for (i, &d) in a.iter().enumerate() {
+            let v = d << (s % 32);
+            out[i + s / 32] += v & 0xffff_ffff;
+            out[i + s / 32 + 1] += v >> 32;
+        }
+        out
+    }
+
+    fn p_digits() -> Vec<u64> {
+        let mut b = [0u8; 32];
+        for i in 0..4 {
+            b[24 - 8 * i..32 - 8 * i].copy_from_slice(&P[i].to_be_bytes());
+        }
+        to_digits(&b)
+    }
+
+    /// x mod p by binary long division (shift-and-subtract), x given as u32 digits.
+    fn reduce(mut x: Vec<u64>) -> Vec<u64> {
+        let p = p_digits();
+        for s in (0..=(x.len() * 32).saturating_sub(256)).rev() {
+            let ps = shl_bits(&p, s);
+            if cmp(&x, &ps) != core::cmp::Ordering::Less {
+                sub_in_place(&mut x, &ps);
+            }
+        }
+        x
+    }
+
+    fn ref_mul(a: &[u8; 32], b: &[u8; 32]) -> [u8; 32] {
+        let (x, y) = (to_digits(a), to_digits(b));
+        let mut prod = vec![0u64; 34];
+        for i in 0..8 {
+            let mut carry = 0u64;
+            for j in 0..8 {
+                let v = prod[i + j] + x[i] * y[j] + carry;
+                prod[i + j] = v & 0xffff_ffff;
+                carry = v >> 32;
+            }
+            let mut k = i + 8;
+            while carry != 0 {
+                let v = prod[k] + carry;
+                prod[k] = v & 0xffff_ffff;
+                carry = v >> 32;
+                k += 1;
+            }
+        }
+        from_digits(&reduce(prod))
+    }
+
+    fn from_digits(d: &[u64]) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        for i in 0..8 {
+            out[28 - 4 * i..32 - 4 * i].copy_from_slice(&(d[i] as u32).to_be_bytes());
+        }
+        assert!(d[8..].iter().all(|&v| v == 0));
+        out
+    }
+
+    fn be(x: [u64; 4]) -> [u8; 32] {
+        let mut b = [0u8; 32];
+        for i in 0..4 {
+            b[24 - 8 * i..32 - 8 * i].copy_from_slice(&x[i].to_be_bytes());
+        }
+        b
+    }
+
+    /// Edge values: 0, 1, 2, p-1, p-2, 2^256-1 reduced, powers of two around the limbs of p.
+    pub(crate) fn edge_values() -> Vec<[u8; 32]> {
+        let p = P;
+        let mut v = vec![
+            [0u8; 32],
+            be([1, 0, 0, 0]),
+            be([2, 0, 0, 0]),
+            be([p[0] - 1, p[1], p[2], p[3]]),
+            be([p[0] - 2, p[1], p[2], p[3]]),
+            // 2^256 - 1 mod p = 2^224 + 2^96 - 2^64 (i.e. R - 1)
+            be([0, 0xffff_ffff, 0, 0x1_0000_0000]),
+            be([0, 0, 0, 1 << 32]), // 2^224
+            be([0, 0, 0, (1 << 32) - 1]),
+            be([0, 1 << 32, 0, 0]), // 2^96
+            be([0, (1 << 32) - 1, 0, 0]),
+            be([0, 1, 0, 0]), // 2^64
+            be([u64::MAX, 0, 0, 0]),
+            be([0, 0, 1, 0]),
+            be([u64::MAX, u64::MAX, u64::MAX, 0]),
+            be([0, 0, 0, 1 << 63]),
+            be([0, 0xffff_ffff_0000_0000, u64::MAX, 0xffff_fffe_ffff_ffff]), // p - 2^64 + 1 - 1
+        ];
+        for k in [1u64, 2, 3, 1 << 31, 1 << 32] {
+            // p - k for small k
+            v.push(be([p[0] - k, p[1], p[2], p[3]]));
+        }
+        v
+    }
+
+    fn crate_fe(b: &[u8; 32]) -> CrateFe {
+        CrateFe::from_repr(FieldBytes::from(*b)).expect("< p")
+    }
+
+    fn check_pair(a: &[u8; 32], b: &[u8; 32], with_ref: bool) {
+        let (x, y) = (Fe::from_bytes(a).unwrap(), Fe::from_bytes(b).unwrap());
+        let (cx, cy) = (crate_fe(a), crate_fe(b));
+        let bytes = |f: CrateFe| -> [u8; 32] { f.to_repr().into() };
+        assert_eq!(x.to_bytes(), *a);
+        assert_eq!(x.mul(&y).to_bytes(), bytes(cx * cy), "mul");
+        assert_eq!(x.square().to_bytes(), bytes(cx.square()), "square");
+        assert_eq!(x.add(&y).to_bytes(), bytes(cx + cy), "add");
+        assert_eq!(x.sub(&y).to_bytes(), bytes(cx - cy), "sub");
+        assert_eq!(x.neg().to_bytes(), bytes(-cx), "neg");
+        assert_eq!(x.double().to_bytes(), bytes(cx.double()), "double");
+        assert_eq!(bool::from(x.is_zero()), bool::from(cx.is_zero()));
+        assert_eq!(mont_mul_cios(&x.0, &y.0), x.mul(&y).0, "cios");
+        assert_eq!(mont_mul_sos(&x.0, &y.0), x.mul(&y).0, "sos");
+        assert_eq!(mont_sqr(&x.0), mont_mul_cios(&x.0, &x.0), "sqr");
+        if with_ref {
+            assert_eq!(x.mul(&y).to_bytes(), ref_mul(a, b), "mul vs schoolbook");
+        }
+    }
+
+    fn random_fe_bytes(rng: &mut Rng) -> [u8; 32] {
+        loop {
+            let b = rng.bytes32();
+            if Fe::from_bytes(&b).is_some() {
+                return b;
+            }
+        }
+    }
+
+    #[test]
+    fn constants() {
+        assert_eq!(Fe::ONE.to_bytes(), be([1, 0, 0, 0]));
+        assert_eq!(Fe::from_bytes(&be([1, 0, 0, 0])).unwrap().0, R1);
+        // R2 is 2^512 mod p: R1·R1 in Montgomery form is R1·R1/R = R = R1.
+        assert_eq!(mont_mul(&R1, &R2), mont_mul(&R2, &R1));
+        assert_eq!(Fe(R2).to_bytes(), be(R1)); // R2/R = R
+        assert_eq!(Fe(mont_mul(&R2, &[1, 0, 0, 0])).0, R1);
+        assert!(Fe::from_bytes(&be(P)).is_none());
+        assert!(Fe::from_bytes(&[0xff; 32]).is_none());
+        assert_eq!(ref_mul(&be([1, 0, 0, 0]), &[0u8; 32]), [0u8; 32]);
+    }
+
+    #[test]
+    fn edge_values_all_pairs() {
+        let e = edge_values();
+        for a in &e {
+            for b in &e {
+                check_pair(a, b, true);
+            }
+        }
+    }
+
+    #[test]
+    fn random_100k_against_crate() {
+        let mut rng = Rng(0x5eed_0001);
+        let n: usize = std::env::var("BIDKERNEL_SM2_FIELD_CASES")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(100_000);
+        let edges = edge_values();
+        for i in 0..n {
+            let a = random_fe_bytes(&mut rng);
+            let b = if i % 8 == 0 {
+                edges[i / 8 % edges.len()]
+            } else {
+                random_fe_bytes(&mut rng)
+            };
+            check_pair(&a, &b, i % 50 == 0);
+        }
+    }
+
+    #[test]
+    fn random_values_with_extreme_limbs() {
+        // Limbs drawn from {0, 1, 2^32-1, 2^32, 2^63, 2^64-1, random} exercise every carry chain.
+        let mut rng = Rng(0x5eed_0002);
+        let pick = |r: &mut Rng| match r.next() % 7 {
+            0 => 0,
+            1 => 1,
+            2 => 0xffff_ffff,
+            3 => 1 << 32,
+            4 => 1 << 63,
+            5 => u64::MAX,
+            _ => r.next(),
+        };
+        let mut done = 0;
+        while done < 20_000 {
+            let a = be([
+                pick(&mut rng),
+                pick(&mut rng),
+                pick(&mut rng),
+                pick(&mut rng),
+            ]);
+            let b = be([
+                pick(&mut rng),
+                pick(&mut rng),
+                pick(&mut rng),
+                pick(&mut rng),
+            ]);
+            if Fe::from_bytes(&a).is_some() && Fe::from_bytes(&b).is_some() {
+                check_pair(&a, &b, done % 10 == 0);
+                done += 1;
+            }
+        }
+    }
+
+    #[test]
+    fn inversion() {
+        let mut rng = Rng(0x5eed_0003);
+        assert_eq!(Fe::ZERO.invert().to_bytes(), [0u8; 32]);
+        let mut vals = edge_values();
+        for _ in 0..2000 {
+            vals.push(random_fe_bytes(&mut rng));
+        }
+        for a in vals {
+            let x = Fe::from_bytes(&a).unwrap();
+            let cx = crate_fe(&a);
+            let inv = x.invert();
+            let want: [u8; 32] = Option::<CrateFe>::from(cx.invert())
+                .map(|v| v.to_repr().into())
+                .unwrap_or([0u8; 32]);
+            assert_eq!(inv.to_bytes(), want);
+            if !bool::from(x.is_zero()) {
+                assert_eq!(inv.mul(&x).to_bytes(), be([1, 0, 0, 0]));
+            }
+        }
+    }
+
+    #[test]
+    fn select_and_eq() {
+        let a = Fe::from_bytes(&be([5, 6, 7, 8])).unwrap();
+        let b = Fe::from_bytes(&be([9, 10, 11, 12])).unwrap();
+        assert!(bool::from(
+            Fe::conditional_select(&a, &b, Choice::from(0)).ct_eq(&a)
+        ));
+        assert!(bool::from(
+            Fe::conditional_select(&a, &b, Choice::from(1)).ct_eq(&b)
+        ));
+        assert!(!bool::from(a.ct_eq(&b)));
+    }
+}

@@ -1,0 +1,802 @@
+//! Constant-time scalar multiplication on sm2p256v1 over [`super::field::Fe`].
+//!
+//! Curve y² = x³ - 3x + b (a = -3), prime order n, cofactor 1. Points are Jacobian (X, Y, Z) for
+//! (X/Z², Y/Z³). Formulas (explicit-formulas database, "Jacobian coordinates with a = -3"):
+//! `dbl-2001-b` (3M + 5S), `add-2007-bl` (11M + 5S), `madd-2007-bl` (7M + 4S).
+//!
+//! **Scalar recoding.** For k in [1, n-1] let k' = k if k is odd, else n - k (odd, as n is odd);
+//! the result is negated at the end when k was even (a masked select, no branch). An odd k' < 2^256
+//! is written with 51 signed odd digits and a top digit 1:
+//! k' = 2^255 + Σ_{i<51} d_i·32^i, d_i = (((k' >> 5i) mod 64) | 1) - 32 ∈ {±1, ±3, …, ±31}.
+//! (The partial value m_j = Σ_{i≥j} d_i·32^(i-j) equals (k' >> 5j) | 1, so m_j is odd, ≥ 1 and
+//! m_{j+1} = 2⌊m_j / 64⌋ + 1; at the top m_51 = (k' >> 255) | 1 = 1.) No digit is zero, so every
+//! window costs the same: 5 doublings and one addition of ±T[(|d|-1)/2] from a table of the odd
+//! multiples 1P … 31P, selected by scanning the whole table with masks.
+//!
+//! **Exceptional cases of the incomplete formulas.** Before adding d_j the accumulator is
+//! [32·m_{j+1}]P = [m_j - d_j]P. Infinity would need 32·m_{j+1} ≡ 0 (mod n), impossible for
+//! 1 ≤ m_{j+1} < n. The addition degenerates iff m_j - d_j ≡ ±d_j (mod n): "-" would need
+//! m_j ≡ 0, impossible for odd 1 ≤ m_j < n; "+" needs m_j - 2d_j ≡ 0 with m_j - 2d_j odd and in
+//! (-62, n + 62): only m_j = n + 2d_j, which for j ≥ 1 (m_j < n/32 + 1) cannot happen, and for
+//! j = 0 (m_0 = k') happens exactly for k' = n - 6 (n mod 64 = 35 gives d_0 = -3). So the last
+//! addition also computes the doubling of the accumulator and selects it, with a mask, when
+//! H = 0; every other addition is proven exception-free. The fixed-base comb adds the same
+//! digits scaled by 32^j, which gives the same conditions (2 is invertible mod n), so the same
+//! argument and the same last-step select apply. The tests run k = 6 and n - 6 among the edge
+//! scalars, which take the doubling branch.
+//!
+//! **Fixed base.** `[k]G` uses a table of affine (2i+1)·32^j·G for 51 windows j and 16 odd
+//! multiples (816 points, 52 KB, built once with these formulas and one batch inversion): 51 mixed
+//! additions, no doublings.
+
+use super::field::Fe;
+use ::sm2::elliptic_curve::ff::PrimeField;
+use ::sm2::elliptic_curve::point::AffineCoordinates;
+use ::sm2::elliptic_curve::Group;
+use ::sm2::{AffinePoint, Scalar};
+use std::sync::OnceLock;
+use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
+use zeroize::Zeroize;
+
+/// n, little-endian limbs.
+const N: [u64; 4] = [
+    0x53bb_f409_39d5_4123,
+    0x7203_df6b_21c6_052b,
+    0xffff_ffff_ffff_ffff,
+    0xffff_fffe_ffff_ffff,
+];
+
+/// Signed digits below the top one.
+const DIGITS: usize = 51;
+/// Odd multiples per table: 1, 3, ..., 31.
+const TABLE: usize = 16;
+
+/// An affine point (never infinity here).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Affine {
+    pub(crate) x: Fe,
+    pub(crate) y: Fe,
+}
+
+impl ConditionallySelectable for Affine {
+    fn conditional_select(a: &Self, b: &Self, c: Choice) -> Self {
+        Affine {
+            x: Fe::conditional_select(&a.x, &b.x, c),
+            y: Fe::conditional_select(&a.y, &b.y, c),
+        }
+    }
+}
+
+impl Affine {
+    /// From the crate's (validated, on-curve) affine point.
+    pub(crate) fn from_crate(p: &AffinePoint) -> Self {
+        let x: [u8; 32] = p.x().into();
+        let y: [u8; 32] = p.y().into();
+        Affine {
+            x: Fe::from_bytes(&x).expect("canonical coordinate"),
+            y: Fe::from_bytes(&y).expect("canonical coordinate"),
+        }
+    }
+}
+
+/// Jacobian point.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Jacobian {
+    pub(crate) x: Fe,
+    pub(crate) y: Fe,
+    pub(crate) z: Fe,
+}
+
+impl ConditionallySelectable for Jacobian {
+    fn conditional_select(a: &Self, b: &Self, c: Choice) -> Self {
+        Jacobian {
+            x: Fe::conditional_select(&a.x, &b.x, c),
+            y: Fe::conditional_select(&a.y, &b.y, c),
+            z: Fe::conditional_select(&a.z, &b.z, c),
+        }
+    }
+}
+
+impl Zeroize for Jacobian {
+    fn zeroize(&mut self) {
+        self.x.zeroize();
+        self.y.zeroize();
+        self.z.zeroize();
+    }
+}
+
+impl Jacobian {
+    fn from_affine(a: &Affine) -> Self {
+        Jacobian {
+            x: a.x,
+            y: a.y,
+            z: Fe::ONE,
+        }
+    }
+
+    /// dbl-2001-b (a = -3): delta = Z², gamma = Y², beta = X·gamma, alpha = 3(X-delta)(X+delta),
+    /// X3 = alpha² - 8beta, Z3 = (Y+Z)² - gamma - delta, Y3 = alpha(4beta - X3) - 8gamma².
+    #[inline(always)]
+    fn double(&self) -> Self {
+        let delta = self.z.square();
+        let gamma = self.y.square();
+        let beta = self.x.mul(&gamma);
+        let t = self.x.sub(&delta).mul(&self.x.add(&delta));
+        let alpha = t.double().add(&t);
+        let beta4 = beta.double().double();
+        let x3 = alpha.square().sub(&beta4.double());
+        let z3 = self.y.add(&self.z).square().sub(&gamma).sub(&delta);
+        let g8 = gamma.square().double().double().double();
+        let y3 = alpha.mul(&beta4.sub(&x3)).sub(&g8);
+        Jacobian {
+            x: x3,
+            y: y3,
+            z: z3,
+        }
+    }
+
+    /// add-2007-bl: self + q for self ≠ ±q, neither infinity; also returns H = 0 as a mask
+    /// (then self = ±q and the output is meaningless).
+    #[inline(always)]
+    fn add(&self, q: &Self) -> (Self, Choice) {
+        let z1z1 = self.z.square();
+        let z2z2 = q.z.square();
+        let u1 = self.x.mul(&z2z2);
+        let u2 = q.x.mul(&z1z1);
+        let s1 = self.y.mul(&q.z).mul(&z2z2);
+        let s2 = q.y.mul(&self.z).mul(&z1z1);
+        let h = u2.sub(&u1);
+        let i = h.double().square();
+        let j = h.mul(&i);
+        let r = s2.sub(&s1).double();
+        let v = u1.mul(&i);
+        let x3 = r.square().sub(&j).sub(&v.double());
+        let y3 = r.mul(&v.sub(&x3)).sub(&s1.mul(&j).double());
+        let z3 = self.z.add(&q.z).square().sub(&z1z1).sub(&z2z2).mul(&h);
+        (
+            Jacobian {
+                x: x3,
+                y: y3,
+                z: z3,
+            },
+            h.is_zero(),
+        )
+    }
+
+    /// madd-2007-bl: self + q with q affine; same contract as [`Jacobian::add`].
+    #[inline(always)]
+    fn add_affine(&self, q: &Affine) -> (Self, Choice) {
+        let z1z1 = self.z.square();
+        let u2 = q.x.mul(&z1z1);
+        let s2 = q.y.mul(&self.z).mul(&z1z1);
+        let h = u2.sub(&self.x);
+        let hh = h.square();
+        let i = hh.double().double();
+        let j = h.mul(&i);
+        let r = s2.sub(&self.y).double();
+        let v = self.x.mul(&i);
+        let x3 = r.square().sub(&j).sub(&v.double());
+        let y3 = r.mul(&v.sub(&x3)).sub(&self.y.mul(&j).double());
+        let z3 = self.z.add(&h).square().sub(&z1z1).sub(&hh);
+        (
+            Jacobian {
+                x: x3,
+                y: y3,
+                z: z3,
+            },
+            h.is_zero(),
+        )
+    }
+
+    /// Affine coordinates (one constant-time inversion); Z must be nonzero.
+    pub(crate) fn to_affine(self) -> Affine {
+        let zi = self.z.invert();
+        self.to_affine_with(&zi)
+    }
+
+    fn to_affine_with(self, zi: &Fe) -> Affine {
+        let zi2 = zi.square();
+        Affine {
+            x: self.x.mul(&zi2),
+            y: self.y.mul(&zi2).mul(zi),
+        }
+    }
+}
+
+/// Scalar bytes (big-endian, value in [1, n-1]) to the odd k' and the "negate at the end" mask.
+fn odd_scalar(k: &[u8; 32]) -> ([u64; 4], Choice) {
+    let mut l = [0u64; 4];
+    for (i, chunk) in k.rchunks_exact(8).enumerate() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        l[i] = u64::from_be_bytes(w);
+    }
+    let even = Choice::from(((l[0] & 1) ^ 1) as u8);
+    let mut neg = [0u64; 4];
+    let mut borrow = 0u64;
+    for i in 0..4 {
+        let t = (N[i] as u128).wrapping_sub((l[i] as u128) + (borrow as u128));
+        neg[i] = t as u64;
+        borrow = ((t >> 64) as u64) & 1;
+    }
+    let mut out = [0u64; 4];
+    for i in 0..4 {
+        out[i] = u64::conditional_select(&l[i], &neg[i], even);
+    }
+    l.zeroize();
+    neg.zeroize();
+    (out, even)
+}
+
+/// The 51 signed digits of an odd k' (see the module documentation), least significant first.
+fn recode(k: &[u64; 4]) -> [i8; DIGITS] {
+    let mut d = [0i8; DIGITS];
+    for (i, di) in d.iter_mut().enumerate() {
+        let pos = 5 * i;
+        let (limb, off) = (pos / 64, pos % 64);
+        let mut v = k[limb] >> off;
+        if off > 58 && limb < 3 {
+            v |= k[limb + 1] << (64 - off);
+        }
+        *di = ((((v & 63) | 1) as i32) - 32) as i8;
+    }
+    d
+}
+
+/// |d| and sign of an odd digit, branch-free: (index (|d|-1)/2, negative mask).
+#[inline(always)]
+fn digit_parts(d: i8) -> (u32, Choice) {
+    let d = d as i32;
+    let neg = ((d as u32) >> 31) & 1;
+    let abs = ((d ^ (neg as i32).wrapping_neg()) + neg as i32) as u32;
+    (abs >> 1, Choice::from(neg as u8))
+}
+
+fn lookup_jacobian(table: &[Jacobian; TABLE], d: i8) -> Jacobian {
+    let (idx, neg) = digit_parts(d);
+    let mut r = Jacobian::default();
+    for (i, e) in table.iter().enumerate() {
+        r.conditional_assign(e, (i as u32).ct_eq(&idx));
+    }
+    r.y = Fe::conditional_select(&r.y, &r.y.neg(), neg);
+    r
+}
+
+fn lookup_affine(table: &[Affine; TABLE], d: i8) -> Affine {
+    let (idx, neg) = digit_parts(d);
+    let mut r = Affine::default();
+    for (i, e) in table.iter().enumerate() {
+        r.conditional_assign(e, (i as u32).ct_eq(&idx));
+    }
+    r.y = Fe::conditional_select(&r.y, &r.y.neg(), neg);
+    r
+}
+
+/// [k]P in constant time for k in [1, n-1] (big-endian bytes) and P a curve point ≠ infinity.
+pub(crate) fn mul_var(p: &Affine, k: &[u8; 32]) -> Jacobian {
+    let (mut kk, even) = odd_scalar(k);
+    let mut digits = recode(&kk);
+    let p1 = Jacobian::from_affine(p);
+    let p2 = p1.double();
+    let mut table = [p1; TABLE];
+    for i in 1..TABLE {
+        // (2i-1)P + 2P: never ±equal for i < 16 (n is prime and far larger).
+        table[i] = table[i - 1].add(&p2).0;
+    }
+    let mut q = p1; // top digit 1
+    for j in (0..DIGITS).rev() {
+        for _ in 0..5 {
+            q = q.double();
+        }
+        let e = lookup_jacobian(&table, digits[j]);
+        let (sum, h_zero) = q.add(&e);
+        q = if j == 0 {
+            // The only possibly exceptional addition (k' = n - 6): accumulator = addend.
+            Jacobian::conditional_select(&sum, &q.double(), h_zero)
+        } else {
+            sum
+        };
+    }
+    q.y = Fe::conditional_select(&q.y, &q.y.neg(), even);
+    kk.zeroize();
+    digits.zeroize();
+    q
+}
+
+struct BaseTable {
+    /// 2^255·G (the top digit is always 1).
+    top: Affine,
+    /// windows[j][i] = (2i+1)·32^j·G.
+    windows: Vec<[Affine; TABLE]>,
+}
+
+fn generator() -> Affine {
+    Affine::from_crate(&AffinePoint::GENERATOR)
+}
+
+fn build_base_table() -> BaseTable {
+    let mut jac: Vec<Jacobian> = Vec::with_capacity(DIGITS * TABLE + 1);
+    let mut b = Jacobian::from_affine(&generator());
+    for _ in 0..DIGITS {
+        let b2 = b.double();
+        let mut e = b;
+        jac.push(e);
+        for _ in 1..TABLE {
+            e = e.add(&b2).0;
+            jac.push(e);
+        }
+        for _ in 0..5 {
+            b = b.double();
+        }
+    }
+    jac.push(b); // 32^51 G = 2^255 G
+                 // Batch normalization (Montgomery's trick): one inversion for all 817 points.
+    let mut prefix = Vec::with_capacity(jac.len());
+    let mut acc = Fe::ONE;
+    for p in &jac {
+        prefix.push(acc);
+        acc = acc.mul(&p.z);
+    }
+    let mut inv = acc.invert();
+    let mut aff = vec![Affine::default(); jac.len()];
+    for i in (0..jac.len()).rev() {
+        let zi = inv.mul(&prefix[i]);
+        aff[i] = jac[i].to_affine_with(&zi);
+        inv = inv.mul(&jac[i].z);
+    }
+    let top = aff[DIGITS * TABLE];
+    let windows = aff[..DIGITS * TABLE]
+        .chunks_exact(TABLE)
+        .map(|c| {
+            let mut w = [Affine::default(); TABLE];
+            w.copy_from_slice(c);
+            w
+        })
+        .collect();
+    BaseTable { top, windows }
+}
+
+fn base_table() -> &'static BaseTable {
+    static TABLE_G: OnceLock<BaseTable> = OnceLock::new();
+    TABLE_G.get_or_init(build_base_table)
+}
+
+/// [k]G in constant time for k in [1, n-1] (big-endian bytes).
+pub(crate) fn mul_base(k: &[u8; 32]) -> Jacobian {
+    let t = base_table();
+    let (mut kk, even) = odd_scalar(k);
+    let mut digits = recode(&kk);
+    let mut q = Jacobian::from_affine(&t.top);
+    for j in (0..DIGITS).rev() {
+        let e = lookup_affine(&t.windows[j], digits[j]);
+        let (sum, h_zero) = q.add_affine(&e);
+        q = if j == 0 {
+            Jacobian::conditional_select(&sum, &q.double(), h_zero)
+        } else {
+            sum
+        };
+    }
+    q.y = Fe::conditional_select(&q.y, &q.y.neg(), even);
+    kk.zeroize();
+    digits.zeroize();
+    q
+}
+
+/// Affine point as 32-byte big-endian coordinates, wiped on drop (the shared point is secret).
+pub(crate) struct PointBytes {
+    pub(crate) x: [u8; 32],
+    pub(crate) y: [u8; 32],
+}
+
+impl Drop for PointBytes {
+    fn drop(&mut self) {
+        self.x.zeroize();
+        self.y.zeroize();
+    }
+}
+
+impl PointBytes {
+    fn from_affine(a: &Affine) -> Self {
+        PointBytes {
+            x: a.x.to_bytes(),
+            y: a.y.to_bytes(),
+        }
+    }
+}
+
+/// Which scalar multiplication serves sign, encrypt and decrypt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Backend {
+    /// This module (SM2-specific field, constant-time windows, fixed-base table).
+    Fast,
+    /// The RustCrypto `sm2` crate's (kept for differential tests and `BIDKERNEL_FORCE_PORTABLE`).
+    Crate,
+}
+
+impl Backend {
+    /// `Crate` when the portable path is forced by the environment, else `Fast`.
+    pub(crate) fn current() -> Self {
+        if crate::cpu::portable_forced() {
+            Backend::Crate
+        } else {
+            Backend::Fast
+        }
+    }
+}
+
+fn crate_bytes(p: &AffinePoint) -> PointBytes {
+    PointBytes {
+        x: p.x().into(),
+        y: p.y().into(),
+    }
+}
+
+/// [k]G (affine), k ≠ 0. The one entry point for fixed-base multiplication.
+pub(crate) fn base_mul(k: &Scalar, backend: Backend) -> PointBytes {
+    match backend {
+        Backend::Fast => {
+            let mut kb: [u8; 32] = k.to_repr().into();
+            let mut q = mul_base(&kb);
+            kb.zeroize();
+            let out = PointBytes::from_affine(&q.to_affine());
+            q.zeroize();
+            out
+        }
+        Backend::Crate => crate_bytes(&::sm2::ProjectivePoint::mul_by_generator(k).to_affine()),
+    }
+}
+
+/// [k]P (affine) for a valid point P and k ≠ 0. The one entry point for variable-base
+/// multiplication.
+pub(crate) fn point_mul(p: &AffinePoint, k: &Scalar, backend: Backend) -> PointBytes {
+    match backend {
+        Backend::Fast => {
+            let mut kb: [u8; 32] = k.to_repr().into();
+            let mut q = mul_var(&Affine::from_crate(p), &kb);
+            kb.zeroize();
+            let out = PointBytes::from_affine(&q.to_affine());
+            q.zeroize();
+            out
+        }
+        Backend::Crate => crate_bytes(&(::sm2::ProjectivePoint::from(*p) * k).to_affine()),
+    }
+}
+
+/// ([k]G, [k]P) for encryption, normalized with one shared inversion.
+pub(crate) fn base_and_point_mul(
+    p: &AffinePoint,
+    k: &Scalar,
+    backend: Backend,
+) -> (PointBytes, PointBytes) {
+    match backend {
+        Backend::Fast => {
+            let mut kb: [u8; 32] = k.to_repr().into();
+            let c1 = mul_base(&kb);
+            let mut s = mul_var(&Affine::from_crate(p), &kb);
+            kb.zeroize();
+            let inv = c1.z.mul(&s.z).invert();
+            let a1 = c1.to_affine_with(&inv.mul(&s.z));
+            let a2 = s.to_affine_with(&inv.mul(&c1.z));
+            s.zeroize();
+            (PointBytes::from_affine(&a1), PointBytes::from_affine(&a2))
+        }
+        Backend::Crate => {
+            use ::sm2::elliptic_curve::BatchNormalize;
+            use ::sm2::ProjectivePoint;
+            let [c1, shared] =
+                <ProjectivePoint as BatchNormalize<[ProjectivePoint; 2]>>::batch_normalize(&[
+                    ProjectivePoint::mul_by_generator(k),
+                    ProjectivePoint::from(*p) * k,
+                ]);
+            (crate_bytes(&c1), crate_bytes(&shared))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::field::tests::Rng;
+    use super::*;
+    use ::sm2::elliptic_curve::ops::Reduce;
+    use ::sm2::{FieldBytes, ProjectivePoint};
+
+    fn scalar(b: [u8; 32]) -> Scalar {
+        <Scalar as Reduce<FieldBytes>>::reduce(&FieldBytes::from(b))
+    }
+
+    fn be(x: [u64; 4]) -> [u8; 32] {
+        let mut b = [0u8; 32];
+        for i in 0..4 {
+            b[24 - 8 * i..32 - 8 * i].copy_from_slice(&x[i].to_be_bytes());
+        }
+        b
+    }
+
+    fn n_minus(k: u64) -> Scalar {
+        -Scalar::from(k)
+    }
+
+    /// 1..=70, n-70..n-1, 2^i and 2^i ± 1, values with the high bits set, 6 and n-6 (the
+    /// doubling case of the last addition), n/2 ± 1.
+    fn edge_scalars() -> Vec<Scalar> {
+        let mut v = Vec::new();
+        for k in 1..=70u64 {
+            v.push(Scalar::from(k));
+            v.push(n_minus(k));
+        }
+        for i in 0..256 {
+            let mut b = [0u8; 32];
+            b[31 - i / 8] = 1 << (i % 8);
+            let s = scalar(b);
+            v.push(s);
+            v.push(s + Scalar::ONE);
+            v.push(s - Scalar::ONE);
+        }
+        v.push(scalar([0xff; 32]));
+        v.push(scalar(be([0, 0, 0, 0xffff_fffe_0000_0000])));
+        v.push(scalar(be([u64::MAX, u64::MAX, 0, 0xffff_fffe_ffff_ffff])));
+        let half = scalar(be([
+            (N[0] >> 1) | (N[1] << 63),
+            (N[1] >> 1) | (N[2] << 63),
+            (N[2] >> 1) | (N[3] << 63),
+            N[3] >> 1,
+        ]));
+        v.extend([half, half + Scalar::ONE, half - Scalar::ONE]);
+        v.retain(|s| !bool::from(s.is_zero()));
+        v
+    }
+
+    fn random_scalar(rng: &mut Rng) -> Scalar {
+        let s = scalar(rng.bytes32());
+        if bool::from(s.is_zero()) {
+            Scalar::ONE
+        } else {
+            s
+        }
+    }
+
+    /// Case count: $var, else `release` in an optimized build and a tenth of it in a debug build
+    /// (the CI's `cargo test`); `cargo test --release` runs the full count.
+    fn count(var: &str, release: usize) -> usize {
+        let default = if cfg!(debug_assertions) {
+            release / 10
+        } else {
+            release
+        };
+        std::env::var(var)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    }
+
+    fn same(a: &PointBytes, b: &PointBytes) -> bool {
+        a.x == b.x && a.y == b.y
+    }
+
+    #[test]
+    fn recoding_reconstructs_odd_scalar() {
+        let mut rng = Rng(0x5eed_0101);
+        let mut all = edge_scalars();
+        all.extend((0..2000).map(|_| random_scalar(&mut rng)));
+        for k in all {
+            let kb: [u8; 32] = k.to_repr().into();
+            let (kk, even) = odd_scalar(&kb);
+            let d = recode(&kk);
+            let mut acc = Scalar::ONE; // top digit
+            for &di in d.iter().rev() {
+                assert!(di % 2 != 0 && (-31..=31).contains(&di));
+                acc *= Scalar::from(32u64);
+                let mag = Scalar::from(di.unsigned_abs() as u64);
+                acc += if di < 0 { -mag } else { mag };
+            }
+            let want = if bool::from(even) { -k } else { k };
+            assert_eq!(acc, want);
+            assert_eq!(kk[0] & 1, 1);
+        }
+    }
+
+    #[test]
+    fn digit_parts_all() {
+        for d in (-31i8..=31).filter(|d| d % 2 != 0) {
+            let (idx, neg) = digit_parts(d);
+            assert_eq!(idx as i32, (d.abs() as i32 - 1) / 2);
+            assert_eq!(bool::from(neg), d < 0);
+        }
+    }
+
+    #[test]
+    fn base_table_matches_crate() {
+        let t = base_table();
+        let thirty_two = Scalar::from(32u64);
+        let mut w = Scalar::ONE;
+        for j in 0..DIGITS {
+            for i in [0usize, 1, 7, 15] {
+                let want =
+                    (ProjectivePoint::mul_by_generator(&(w * Scalar::from(2 * i as u64 + 1))))
+                        .to_affine();
+                let got = &t.windows[j][i];
+                assert_eq!(got.x.to_bytes(), <[u8; 32]>::from(want.x()));
+                assert_eq!(got.y.to_bytes(), <[u8; 32]>::from(want.y()));
+            }
+            w *= thirty_two;
+        }
+        let want = ProjectivePoint::mul_by_generator(&w).to_affine();
+        assert_eq!(t.top.x.to_bytes(), <[u8; 32]>::from(want.x()));
+    }
+
+    #[test]
+    fn point_formulas_match_crate() {
+        let mut rng = Rng(0x5eed_0102);
+        for _ in 0..300 {
+            let a = random_scalar(&mut rng);
+            let b = random_scalar(&mut rng);
+            let pa = ProjectivePoint::mul_by_generator(&a).to_affine();
+            let pb = ProjectivePoint::mul_by_generator(&b).to_affine();
+            let ja = Jacobian::from_affine(&Affine::from_crate(&pa))
+                .double()
+                .double();
+            let jb = Jacobian::from_affine(&Affine::from_crate(&pb)).double();
+            let a4 = Scalar::from(4u64) * a;
+            let b2 = Scalar::from(2u64) * b;
+            let (s, hz) = ja.add(&jb);
+            assert!(!bool::from(hz));
+            let want = ProjectivePoint::mul_by_generator(&(a4 + b2)).to_affine();
+            assert_eq!(s.to_affine().x.to_bytes(), <[u8; 32]>::from(want.x()));
+            assert_eq!(s.to_affine().y.to_bytes(), <[u8; 32]>::from(want.y()));
+            let (m, hz) = ja.add_affine(&Affine::from_crate(&pb));
+            assert!(!bool::from(hz));
+            let want = ProjectivePoint::mul_by_generator(&(a4 + b)).to_affine();
+            assert_eq!(m.to_affine().x.to_bytes(), <[u8; 32]>::from(want.x()));
+            assert_eq!(m.to_affine().y.to_bytes(), <[u8; 32]>::from(want.y()));
+            // H = 0 is reported for P + P.
+            let (_, hz) = ja.add(&ja);
+            assert!(bool::from(hz));
+        }
+    }
+
+    #[test]
+    fn base_mul_matches_crate() {
+        let mut rng = Rng(0x5eed_0103);
+        let mut all = edge_scalars();
+        all.extend((0..count("BIDKERNEL_SM2_POINT_CASES", 3000)).map(|_| random_scalar(&mut rng)));
+        for k in all {
+            let got = base_mul(&k, Backend::Fast);
+            let want = base_mul(&k, Backend::Crate);
+            assert!(same(&got, &want), "k = {:?}", k);
+        }
+    }
+
+    #[test]
+    fn point_mul_matches_crate() {
+        let mut rng = Rng(0x5eed_0104);
+        let points: Vec<AffinePoint> = [Scalar::ONE, Scalar::from(2u64), n_minus(1)]
+            .into_iter()
+            .chain((0..5).map(|_| random_scalar(&mut rng)))
+            .map(|s| ProjectivePoint::mul_by_generator(&s).to_affine())
+            .collect();
+        let edge_points = if cfg!(debug_assertions) {
+            2
+        } else {
+            points.len()
+        };
+        for p in &points[..edge_points] {
+            for k in edge_scalars() {
+                let got = point_mul(p, &k, Backend::Fast);
+                let want = point_mul(p, &k, Backend::Crate);
+                assert!(same(&got, &want), "k = {:?}", k);
+            }
+        }
+        for i in 0..count("BIDKERNEL_SM2_POINT_CASES", 3000) {
+            let k = random_scalar(&mut rng);
+            let p = if i % 10 == 0 {
+                points[i % points.len()]
+            } else {
+                ProjectivePoint::mul_by_generator(&random_scalar(&mut rng)).to_affine()
+            };
+            let got = point_mul(&p, &k, Backend::Fast);
+            let want = point_mul(&p, &k, Backend::Crate);
+            assert!(same(&got, &want), "k = {:?}", k);
+        }
+    }
+
+    #[test]
+    fn doubling_case_is_reached() {
+        // k' = n - 6 makes the last addition add the accumulator to itself.
+        for k in [Scalar::from(6u64), n_minus(6)] {
+            let kb: [u8; 32] = k.to_repr().into();
+            let (kk, _) = odd_scalar(&kb);
+            let d = recode(&kk);
+            assert_eq!(d[0], -3);
+            let g = generator();
+            let got = mul_var(&g, &kb).to_affine();
+            let want = ProjectivePoint::mul_by_generator(&k).to_affine();
+            assert_eq!(got.x.to_bytes(), <[u8; 32]>::from(want.x()));
+            let got = mul_base(&kb).to_affine();
+            assert_eq!(got.y.to_bytes(), <[u8; 32]>::from(want.y()));
+        }
+    }
+
+    #[test]
+    fn encrypt_pair_matches_crate() {
+        let mut rng = Rng(0x5eed_0105);
+        for _ in 0..300 {
+            let k = random_scalar(&mut rng);
+            let p = ProjectivePoint::mul_by_generator(&random_scalar(&mut rng)).to_affine();
+            let (a1, a2) = base_and_point_mul(&p, &k, Backend::Fast);
+            let (b1, b2) = base_and_point_mul(&p, &k, Backend::Crate);
+            assert!(same(&a1, &b1) && same(&a2, &b2));
+        }
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    //! `taskset -c 0 cargo test --release timing_min -- --ignored --nocapture`: per-operation cost
+    //! (minimum over rounds), against the crate's field and the generic CIOS form.
+    use super::super::field::tests::Rng;
+    use super::*;
+    use std::hint::black_box;
+    use std::time::Instant;
+
+    /// Minimum over 30 rounds of the per-iteration time of `f` run `n` times (robust to preemption).
+    fn min_ns(n: u32, mut f: impl FnMut()) -> f64 {
+        let mut best = f64::MAX;
+        for _ in 0..30 {
+            let t = Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            best = best.min(t.elapsed().as_nanos() as f64 / n as f64);
+        }
+        best
+    }
+
+    #[test]
+    #[ignore]
+    fn timing_min() {
+        use super::super::field::mont_mul_cios;
+        use ::sm2::elliptic_curve::hazmat::FieldArithmetic;
+        type CFe = <::sm2::Sm2 as FieldArithmetic>::FieldElement;
+        let mut rng = Rng(9);
+        let mut a = Fe::from_bytes(&{
+            let mut b = rng.bytes32();
+            b[0] = 0x10;
+            b
+        })
+        .unwrap();
+        let b = a.square();
+        let mut c = CFe::from_repr(a.to_bytes().into()).unwrap();
+        let d = c.square();
+        let mut x = a.0;
+        for _ in 0..3 {
+            let m = min_ns(20_000, || a = black_box(a).mul(&b));
+            let s = min_ns(20_000, || a = black_box(a).square());
+            let ci = min_ns(20_000, || x = mont_mul_cios(black_box(&x), &b.0));
+            let cr = min_ns(20_000, || c = black_box(c) * d);
+            let mm = min_ns(20_000, || {
+                x = super::super::field::mont_mul_sos(black_box(&x), &b.0)
+            });
+            println!(
+                "mul {m:.1} ns  sqr {s:.1} ns  cios {ci:.1} ns  crate {cr:.1} ns mul_sos {mm:.1}"
+            );
+        }
+        let k = rng.bytes32().map(|x| x & 0x7f);
+        let g = generator();
+        let v = min_ns(50, || {
+            black_box(mul_var(black_box(&g), &k));
+        });
+        let bm = min_ns(200, || {
+            black_box(mul_base(black_box(&k)));
+        });
+        let inv = min_ns(200, || {
+            a = black_box(a).invert();
+        });
+        println!(
+            "mul_var {:.1} us  mul_base {:.1} us  invert {:.1} us",
+            v / 1e3,
+            bm / 1e3,
+            inv / 1e3
+        );
+        black_box((a, c, x));
+    }
+}
