@@ -11,7 +11,11 @@ Check = tuple[str, bool, str]
 
 def _native_loaded() -> Check:
     info = native_info()
-    return ("native module", True, f"{info.version} ({info.build_profile}), {len(info.detected())} CPU features")
+    return (
+        "native module",
+        True,
+        f"{info.version} ({info.build_profile}), {len(info.detected())} CPU features",
+    )
 
 
 CHECKS: list[Callable[[], Check]] = [_native_loaded]

@@ -41,17 +41,21 @@ def cli() -> None:
     """bidkernel: sealed-bid intake, SM2/SM3/SM4, trusted time, a transparency log, bulk opening."""
 
 
+# (module, attribute) of every command group; one line each, so branches adding groups merge cleanly.
+_COMMANDS: list[tuple[str, str]] = [
+    ("bidkernel.cli.demo", "demo"),
+    ("bidkernel.cli.sm2", "sm2_group"),
+    ("bidkernel.cli.sm3", "sm3"),
+    ("bidkernel.cli.sm4", "sm4"),
+    ("bidkernel.cli.ledger", "ledger"),
+]
+
+
 def build_cli() -> click.Group:
-    from bidkernel.cli import demo
-    from bidkernel.cli import sm2 as sm2_cli
+    import importlib
 
-    cli.add_command(demo.demo)
-    cli.add_command(sm2_cli.sm2_group)
-    from bidkernel.cli import sm3 as sm3_cli
-    from bidkernel.cli import sm4 as sm4_cli
-
-    cli.add_command(sm3_cli.sm3)
-    cli.add_command(sm4_cli.sm4)
+    for module, attr in _COMMANDS:
+        cli.add_command(getattr(importlib.import_module(module), attr))
     return cli
 
 

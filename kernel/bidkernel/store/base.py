@@ -1,0 +1,127 @@
+"""The storage interface. All SQL lives below ``bidkernel.store``; services see only these types.
+
+Two kinds of handle:
+
+* :meth:`Store.transaction` — a *write* transaction. Exactly one at a time per database (other
+  writers, in this process or another, wait). Everything done through it becomes durable together
+  when the ``with`` block exits normally (one commit, one fsync) or vanishes together if it
+  raises. :meth:`Transaction.savepoint` nests a part that can fail alone. The ledger's group
+  committer writes a whole batch of leaves in one transaction; a recipe such as intake hands the
+  ledger a callback that writes its own rows (bid rows, outbox events) in that same transaction,
+  so a bid row and its leaf are committed together or not at all.
+* :meth:`Store.reader` — a read-only snapshot, usable concurrently with a writer.
+
+Each service adds a group of methods to these classes (``ledger_*`` here; ``bids_*`` and
+``outbox_*`` later). A PostgreSQL backend implements the same classes: ``transaction`` maps to
+``BEGIN ... COMMIT`` with the ledger head row locked (``SELECT ... FOR UPDATE``) so several kernel
+nodes may append to one log; ``reader`` to a ``REPEATABLE READ`` read-only transaction.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+NodeId = tuple[int, int]
+
+
+class StoreError(Exception):
+    """A storage failure (I/O, corruption, schema mismatch). The message never carries row data."""
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """A signed checkpoint as kept by the log: ``seq`` orders them, ``note`` is the signed-note text."""
+
+    seq: int
+    size: int
+    root: bytes
+    time_ms: int
+    note: str
+
+
+class LedgerReads(ABC):
+    """Read access to the ledger tables (also available inside a write transaction)."""
+
+    @abstractmethod
+    def ledger_meta(self) -> dict[str, str]:
+        """The log's fixed parameters (origin, hash, leaf format), empty for a new store."""
+
+    @abstractmethod
+    def ledger_size(self) -> int:
+        """Number of leaves committed."""
+
+    @abstractmethod
+    def ledger_nodes(self, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
+        """Stored perfect-node hashes for ``ids``; ids not stored are absent from the result."""
+
+    @abstractmethod
+    def ledger_leaves(self, start: int, end: int) -> list[bytes]:
+        """Leaf bytes ``start`` to ``end`` (exclusive), in order; shorter if the log is shorter."""
+
+    @abstractmethod
+    def ledger_iter_leaves(self, start: int = 0, chunk: int = 4096) -> Iterator[tuple[int, bytes]]:
+        """Every leaf from ``start`` on, in order, read in chunks."""
+
+    @abstractmethod
+    def ledger_iter_nodes(self, level: int, chunk: int = 4096) -> Iterator[tuple[int, bytes]]:
+        """Every stored perfect node of ``level`` as ``(index, hash)``, in index order."""
+
+    @abstractmethod
+    def ledger_checkpoints(self) -> list[StoredCheckpoint]:
+        """All stored checkpoints in ``seq`` order."""
+
+    @abstractmethod
+    def ledger_latest_checkpoint(self) -> StoredCheckpoint | None:
+        """The checkpoint with the highest ``seq``, if any."""
+
+
+class Transaction(LedgerReads):
+    """A write transaction (see the module docstring)."""
+
+    @abstractmethod
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A nested part of the transaction: rolled back alone if its ``with`` block raises."""
+
+    @abstractmethod
+    def ledger_init(self, meta: Mapping[str, str]) -> None:
+        """Record the log's fixed parameters; only on an empty log."""
+
+    @abstractmethod
+    def ledger_append(self, start: int, leaves: Sequence[bytes], nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        """Append ``leaves`` at indices ``start..`` and store the perfect ``nodes`` they complete.
+
+        ``start`` must equal the current size (the backend checks; appends never overwrite).
+        """
+
+    @abstractmethod
+    def ledger_add_checkpoint(self, size: int, root: bytes, time_ms: int, note: str) -> StoredCheckpoint:
+        """Store a signed checkpoint; returns it with its ``seq``."""
+
+
+class Reader(LedgerReads):
+    """A read-only snapshot."""
+
+
+class Store(ABC):
+    """A storage backend."""
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[Transaction]:
+        """A write transaction, durable on normal exit, rolled back on an exception."""
+
+    @abstractmethod
+    def reader(self) -> AbstractContextManager[Reader]:
+        """A consistent read-only snapshot."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections. Idempotent."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,299 @@
+"""SQLite backend: one database file in WAL mode with ``synchronous=FULL``.
+
+A commit is durable when :meth:`SQLiteStore.transaction` returns (the WAL is fsynced at commit).
+One writer connection, serialized by a lock in this process and by ``BEGIN IMMEDIATE`` across
+processes; readers use one connection per thread and see committed snapshots (WAL readers never
+block the writer). Ledger tables refuse UPDATE and DELETE by trigger: the log is append-only
+even against a bug elsewhere in the kernel.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from bidkernel.store.base import (
+    NodeId,
+    Reader,
+    Store,
+    StoredCheckpoint,
+    StoreError,
+    Transaction,
+)
+
+SCHEMA_VERSION = "1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS store_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ledger_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ledger_leaves (
+    idx  INTEGER PRIMARY KEY,
+    leaf BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ledger_nodes (
+    level INTEGER NOT NULL,
+    idx   INTEGER NOT NULL,
+    hash  BLOB NOT NULL,
+    PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ledger_checkpoints (
+    seq     INTEGER PRIMARY KEY,
+    size    INTEGER NOT NULL,
+    root    BLOB NOT NULL,
+    time_ms INTEGER NOT NULL,
+    note    TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS ledger_leaves_append_only_u BEFORE UPDATE ON ledger_leaves
+    BEGIN SELECT RAISE(ABORT, 'ledger_leaves is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS ledger_leaves_append_only_d BEFORE DELETE ON ledger_leaves
+    BEGIN SELECT RAISE(ABORT, 'ledger_leaves is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS ledger_nodes_append_only_u BEFORE UPDATE ON ledger_nodes
+    BEGIN SELECT RAISE(ABORT, 'ledger_nodes is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS ledger_nodes_append_only_d BEFORE DELETE ON ledger_nodes
+    BEGIN SELECT RAISE(ABORT, 'ledger_nodes is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS ledger_checkpoints_append_only_u BEFORE UPDATE ON ledger_checkpoints
+    BEGIN SELECT RAISE(ABORT, 'ledger_checkpoints is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS ledger_checkpoints_append_only_d BEFORE DELETE ON ledger_checkpoints
+    BEGIN SELECT RAISE(ABORT, 'ledger_checkpoints is append-only'); END;
+"""
+
+
+def _connect(path: Path, timeout: float) -> sqlite3.Connection:
+    try:
+        conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open SQLite database {path}: {exc}") from None
+    try:
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"SQLite database {path} refuses WAL mode (got {mode!r})")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+    except sqlite3.Error as exc:
+        conn.close()
+        raise StoreError(f"cannot configure SQLite database {path}: {exc}") from None
+    return conn
+
+
+def _blob(v: object, what: str) -> bytes:
+    if not isinstance(v, bytes):
+        raise StoreError(f"corrupt store: {what} is a {type(v).__name__}, not a blob")
+    return v
+
+
+class _SQLiteLedgerReads:
+    _conn: sqlite3.Connection
+
+    def ledger_meta(self) -> dict[str, str]:
+        return {k: v for k, v in self._conn.execute("SELECT key, value FROM ledger_meta")}
+
+    def ledger_size(self) -> int:
+        row = self._conn.execute("SELECT MAX(idx) FROM ledger_leaves").fetchone()
+        return 0 if row[0] is None else int(row[0]) + 1
+
+    def ledger_nodes(self, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
+        out: dict[NodeId, bytes] = {}
+        for i in range(0, len(ids), 200):
+            part = ids[i : i + 200]
+            values = ",".join(["(?,?)"] * len(part))
+            params = [x for nid in part for x in nid]
+            sql = f"SELECT level, idx, hash FROM ledger_nodes WHERE (level, idx) IN (VALUES {values})"  # noqa: S608
+            for level, idx, h in self._conn.execute(sql, params):
+                out[(int(level), int(idx))] = _blob(h, f"node ({level}, {idx})")
+        return out
+
+    def ledger_leaves(self, start: int, end: int) -> list[bytes]:
+        rows = self._conn.execute(
+            "SELECT leaf FROM ledger_leaves WHERE idx >= ? AND idx < ? ORDER BY idx", (start, end)
+        )
+        return [_blob(r[0], "a leaf") for r in rows]
+
+    def ledger_iter_leaves(self, start: int = 0, chunk: int = 4096) -> Iterator[tuple[int, bytes]]:
+        pos = start
+        while True:
+            rows = self._conn.execute(
+                "SELECT idx, leaf FROM ledger_leaves WHERE idx >= ? ORDER BY idx LIMIT ?", (pos, chunk)
+            ).fetchall()
+            if not rows:
+                return
+            for idx, leaf in rows:
+                yield int(idx), _blob(leaf, f"leaf {idx}")
+            pos = int(rows[-1][0]) + 1
+
+    def ledger_iter_nodes(self, level: int, chunk: int = 4096) -> Iterator[tuple[int, bytes]]:
+        pos = 0
+        while True:
+            rows = self._conn.execute(
+                "SELECT idx, hash FROM ledger_nodes WHERE level = ? AND idx >= ? ORDER BY idx LIMIT ?",
+                (level, pos, chunk),
+            ).fetchall()
+            if not rows:
+                return
+            for idx, h in rows:
+                yield int(idx), _blob(h, f"node ({level}, {idx})")
+            pos = int(rows[-1][0]) + 1
+
+    def ledger_checkpoints(self) -> list[StoredCheckpoint]:
+        rows = self._conn.execute(
+            "SELECT seq, size, root, time_ms, note FROM ledger_checkpoints ORDER BY seq"
+        ).fetchall()
+        return [
+            StoredCheckpoint(int(a), int(b), _blob(c, "a checkpoint root"), int(d), str(e)) for a, b, c, d, e in rows
+        ]
+
+    def ledger_latest_checkpoint(self) -> StoredCheckpoint | None:
+        row = self._conn.execute(
+            "SELECT seq, size, root, time_ms, note FROM ledger_checkpoints ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        return StoredCheckpoint(int(row[0]), int(row[1]), _blob(row[2], "a checkpoint root"), int(row[3]), str(row[4]))
+
+
+class SQLiteReader(_SQLiteLedgerReads, Reader):
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+
+class SQLiteTransaction(_SQLiteLedgerReads, Transaction):
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._sp = itertools.count()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        name = f"sp{next(self._sp)}"
+        self._conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute(f"ROLLBACK TO {name}")
+            self._conn.execute(f"RELEASE {name}")
+            raise
+        self._conn.execute(f"RELEASE {name}")
+
+    def ledger_init(self, meta: Mapping[str, str]) -> None:
+        if self.ledger_meta():
+            raise StoreError("the ledger is already initialised")
+        self._conn.executemany("INSERT INTO ledger_meta(key, value) VALUES (?, ?)", sorted(meta.items()))
+
+    def ledger_append(self, start: int, leaves: Sequence[bytes], nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        size = self.ledger_size()
+        if start != size:
+            raise StoreError(f"append at index {start} but the ledger holds {size} leaves")
+        self._conn.executemany(
+            "INSERT INTO ledger_leaves(idx, leaf) VALUES (?, ?)",
+            ((start + i, leaf) for i, leaf in enumerate(leaves)),
+        )
+        self._conn.executemany("INSERT INTO ledger_nodes(level, idx, hash) VALUES (?, ?, ?)", nodes)
+
+    def ledger_add_checkpoint(self, size: int, root: bytes, time_ms: int, note: str) -> StoredCheckpoint:
+        cur = self._conn.execute(
+            "INSERT INTO ledger_checkpoints(size, root, time_ms, note) VALUES (?, ?, ?, ?)",
+            (size, root, time_ms, note),
+        )
+        seq = cur.lastrowid
+        assert seq is not None
+        return StoredCheckpoint(int(seq), size, root, time_ms, note)
+
+
+class SQLiteStore(Store):
+    """The embedded default backend. ``path`` is the database file (created if absent)."""
+
+    def __init__(self, path: str | Path, *, timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        self._timeout = timeout
+        self._write_lock = threading.Lock()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._closed = False
+        self._writer = _connect(self.path, timeout)
+        try:
+            self._writer.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+        except sqlite3.Error as exc:
+            self._writer.close()
+            raise StoreError(f"cannot create the schema in {self.path}: {exc}") from None
+        try:
+            self._writer.execute("BEGIN IMMEDIATE")
+            row = self._writer.execute("SELECT value FROM store_meta WHERE key = 'schema'").fetchone()
+            if row is None:
+                self._writer.execute("INSERT INTO store_meta(key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            elif row[0] != SCHEMA_VERSION:
+                raise StoreError(f"{self.path} has schema version {row[0]}; this kernel reads {SCHEMA_VERSION}")
+            self._writer.execute("COMMIT")
+        except BaseException:
+            if self._writer.in_transaction:
+                self._writer.execute("ROLLBACK")
+            self._writer.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r})"
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError("the store is closed")
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        self._check_open()
+        with self._write_lock:
+            conn = self._writer
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot begin a write transaction: {exc}") from None
+            try:
+                yield SQLiteTransaction(conn)
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise StoreError(f"commit failed: {exc}") from None
+
+    @contextmanager
+    def reader(self) -> Iterator[Reader]:
+        self._check_open()
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path, self._timeout)
+            conn.execute("PRAGMA query_only=ON")
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        conn.execute("BEGIN")
+        try:
+            yield SQLiteReader(conn)
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with self._write_lock:
+            self._writer.close()
+        with self._readers_lock:
+            for c in self._readers:
+                try:
+                    c.close()
+                except sqlite3.ProgrammingError:  # pragma: no cover - closed from its thread already
+                    pass
+            self._readers.clear()
