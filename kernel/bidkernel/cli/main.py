@@ -48,6 +48,7 @@ _COMMANDS: list[tuple[str, str]] = [
     ("bidkernel.cli.sm3", "sm3"),
     ("bidkernel.cli.sm4", "sm4"),
     ("bidkernel.cli.ledger", "ledger"),
+    ("bidkernel.cli.ts", "ts_group"),
 ]
 
 
