@@ -88,11 +88,14 @@ def build_certificate(
     path_length: int | None = None,
     key_usage: Iterable[KeyUsage] = SIGNING,
     issuer_public_key: bytes | None = None,
+    extended_key_usage: Iterable[str] = (),
 ) -> Certificate:
     """Issue an X.509 v3 certificate for the SM2 point ``subject_key`` (GM/T 0015 §6, RFC 5280 §4.1).
 
     The signature is SM2-with-SM3 with the default distinguishing ID "1234567812345678" (GM/T 0009),
     over the DER TBSCertificate; the AlgorithmIdentifier has no parameters, as OpenSSL writes it.
+    ``extended_key_usage`` (dotted OIDs) adds a critical extendedKeyUsage (RFC 5280 §4.2.1.12), e.g.
+    id-kp-timeStamping alone for a TSA certificate (RFC 3161 §2.3).
     """
     alg = rfc5280.AlgorithmIdentifier()
     alg["algorithm"] = univ.ObjectIdentifier(oids.SM2_WITH_SM3)
@@ -130,6 +133,9 @@ def build_certificate(
         ),
     ):
         exts.append(_extension(oid, value, critical))
+    eku = [_cx509.ObjectIdentifier(o) for o in extended_key_usage]
+    if eku:
+        exts.append(_extension(ExtensionOID.EXTENDED_KEY_USAGE, _cx509.ExtendedKeyUsage(eku), True))
 
     tbs_der = _der_encoder.encode(tbs)
     signature = sm2.sign(issuer_key, tbs_der, id=sm2.DEFAULT_ID)
@@ -212,6 +218,7 @@ class TestCA:
         not_after: _dt.datetime | None = None,
         days: int = 365,
         is_ca: bool = False,
+        extended_key_usage: Iterable[str] = (),
     ) -> Issued:
         """Issue an end-entity certificate; a new key pair is generated unless ``public_key`` is given
         (then the returned ``key`` is a fresh, unrelated key and must not be used)."""
@@ -226,5 +233,6 @@ class TestCA:
             not_after=not_after or now + _dt.timedelta(days=days),
             key_usage=key_usage,
             is_ca=is_ca,
+            extended_key_usage=extended_key_usage,
         )
         return Issued(cert, key)
