@@ -17,7 +17,7 @@ import http.client
 import os
 import struct
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,10 +123,12 @@ class KernelClient:
         cert: Certificate | None = None,
         *,
         timeout: float = 120.0,
+        now_ms: Callable[[], int] | None = None,
     ) -> None:
         u = urllib.parse.urlsplit(base_url)
         self.host, self.port = u.hostname or "127.0.0.1", u.port or 80
         self.key, self.cert, self.timeout = key, cert, timeout
+        self.now_ms = now_ms
 
     def raw(
         self,
@@ -145,7 +147,12 @@ class KernelClient:
             body_sm3 = body_sm3 or sm3(body).hex()
         split = urllib.parse.urlsplit(path)
         if sign and self.key is not None and self.cert is not None:
-            h.update(sign_headers(self.key, self.cert, method, split.path, split.query, body_sm3=body_sm3 or EMPTY_SM3))
+            t_ms = self.now_ms() if self.now_ms is not None else None
+            h.update(
+                sign_headers(
+                    self.key, self.cert, method, split.path, split.query, body_sm3=body_sm3 or EMPTY_SM3, t_ms=t_ms
+                )
+            )
         if length is not None:
             h["Content-Length"] = str(length)
         conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)

@@ -60,8 +60,8 @@ class Kernel:
     def client(self, name: str | None = None) -> KernelClient:
         if name is None:
             return KernelClient(self.url)
-        i = self.ids[name]
-        return KernelClient(self.url, i.key, i.certificate)
+        i = self.ids[name] if name in self.ids else self.identity(name, "bidder")
+        return KernelClient(self.url, i.key, i.certificate, now_ms=lambda: int(self.time.system() * 1000))
 
     def opening_cert(self) -> Issued:
         if self.opener is None:
