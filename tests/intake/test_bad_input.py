@@ -41,7 +41,7 @@ def _expect(k: Kernel, fn: Callable[[], Any], status: int, kind: str) -> ApiErro
         fn()
     assert (e.value.status, e.value.kind) == (status, kind), e.value.problem
     assert e.value.problem["type"] == f"https://bidkernel.dev/problems/{kind}"
-    assert "detail" in e.value.problem and e.value.problem["detail"]
+    assert e.value.problem.get("detail")
     assert _trace(k) == before  # nothing left behind
     return e.value
 
@@ -195,7 +195,7 @@ def test_truncated_upload(setup: tuple[Kernel, dict[str, Any]]) -> None:
     before = _trace(k)
     h = sign_headers(b2.key, b2.certificate, "POST", path, body_sm3=pkg.body_sm3())
     body = b"".join(pkg.chunks())
-    host, port = k.url.rsplit(":", 1)
+    _host, port = k.url.rsplit(":", 1)
     s = socket.create_connection(("127.0.0.1", int(port)))
     head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
     head += "".join(f"{a}: {b}\r\n" for a, b in h.items()) + "\r\n"
@@ -263,7 +263,7 @@ def test_oversized(tmp_path: Path) -> None:
         path = f"/tenders/{t['id']}/bids"
         h = sign_headers(b2.key, b2.certificate, "POST", path, body_sm3=pkg.body_sm3())
         h["Content-Length"] = str(10**12)
-        status, _hh, data = k.client().raw("POST", path, b"", headers=h, sign=False)
+        status, _hh, _data = k.client().raw("POST", path, b"", headers=h, sign=False)
         assert status in (400, 413)
         # too many envelopes
         from bidkernel.client import seal_package
