@@ -203,7 +203,8 @@ def _may_see_all_bids(who: Principal, doc: dict[str, Any], now_ms: int) -> bool:
     if who.role == "supervisor":
         return True
     # the agency sees who bid only once the deadline has passed (no disclosure before the opening)
-    return who.role == "agency" and who.org == doc["agency_org"] and effective_state(doc, now_ms) != "open"
+    after_deadline = effective_state(doc, now_ms) in ("closed", "opening", "opened", "failed")
+    return who.role == "agency" and who.org == doc["agency_org"] and after_deadline
 
 
 async def tender_bids(req: Request, ctx: Ctx, who: Principal | None) -> Response:
