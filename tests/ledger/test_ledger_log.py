@@ -299,3 +299,27 @@ def test_rejected_batch_fails_its_callers_and_keeps_state(open_log: Open, db: Pa
     blocker.execute("ROLLBACK")
     assert lg.append(ev(2)) == 1
     assert decode_leaf(lg.leaf(1)) == ev(2)
+
+
+def test_on_demand_checkpoint_is_not_starved_by_a_stream_of_appends(open_log: Open) -> None:
+    lg = open_log(max_batch=8, checkpoint_every_n=0, checkpoint_every_ms=0)
+    for i in range(5):
+        lg.append(ev(i))
+    stop = threading.Event()
+
+    def stream() -> None:
+        i = 100
+        while not stop.is_set():
+            lg.submit_many([ev(i + k) for k in range(16)])
+            i += 16
+            time.sleep(0.001)
+
+    t = threading.Thread(target=stream)
+    t.start()
+    try:
+        time.sleep(0.05)
+        cp = lg.checkpoint(timeout=10)
+    finally:
+        stop.set()
+        t.join()
+    assert cp.size >= 5

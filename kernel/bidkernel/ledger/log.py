@@ -154,8 +154,9 @@ class LogReader:
             if not 0 <= index < n:
                 raise LedgerError("bad_index", f"leaf index {index} is outside a tree of size {n}")
             leaf = r.ledger_leaves(index, index + 1)[0]
-            path = merkle.inclusion_proof(self.hasher, index, n, r.ledger_nodes)
-            root = merkle.root_from_nodes(self.hasher, n, r.ledger_nodes)
+            *path, root = merkle.subtree_hashes(
+                self.hasher, [*merkle.inclusion_proof_ranges(index, n), (0, n)], r.ledger_nodes
+            )
         return InclusionProof(
             hash=self.hasher.name,
             origin=self.origin,
@@ -182,9 +183,11 @@ class LogReader:
             self._check_size(r, n2)
             if not 0 < size1 <= n2:
                 raise LedgerError("bad_size", f"no consistency proof from size {size1} to {n2}")
-            path = merkle.consistency_proof(self.hasher, size1, n2, r.ledger_nodes)
-            root1 = merkle.root_from_nodes(self.hasher, size1, r.ledger_nodes)
-            root2 = merkle.root_from_nodes(self.hasher, n2, r.ledger_nodes)
+            *path, root1, root2 = merkle.subtree_hashes(
+                self.hasher,
+                [*merkle.consistency_proof_ranges(size1, n2), (0, size1), (0, n2)],
+                r.ledger_nodes,
+            )
         return ConsistencyProof(
             hash=self.hasher.name,
             origin=self.origin,
@@ -388,9 +391,9 @@ class TransparencyLog(LogReader):
                             self._cond.wait(left)
                     batch = [self._pending.popleft() for _ in range(min(len(self._pending), self.config.max_batch))]
                     stop = self._stopping and not self._pending
-                    requests: list[concurrent.futures.Future[SignedCheckpoint]] = []
-                    if not self._pending:
-                        requests, self._cp_requests = self._cp_requests, []
+                    # Served after this batch: every append that returned before a request was
+                    # committed earlier, so requests never wait for (or starve behind) new appends.
+                    requests, self._cp_requests = self._cp_requests, []
                 if batch:
                     self._commit(batch)
                 self._after_commit(requests)

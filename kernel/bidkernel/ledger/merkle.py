@@ -190,7 +190,8 @@ NodeReader = Callable[[Sequence[NodeId]], Mapping[NodeId, bytes]]
 """Fetches stored perfect-node hashes; must return every requested id."""
 
 
-def _resolve(hasher: TreeHasher, ranges: Sequence[tuple[int, int]], read: NodeReader) -> list[bytes]:
+def subtree_hashes(hasher: TreeHasher, ranges: Sequence[tuple[int, int]], read: NodeReader) -> list[bytes]:
+    """``MTH(D[a:b])`` for each range, with ONE call to ``read`` for all the perfect nodes needed."""
     plans = [range_nodes(a, b) for a, b in ranges]
     wanted = sorted({nid for plan in plans for nid in plan})
     got = read(wanted) if wanted else {}
@@ -207,17 +208,17 @@ def root_from_nodes(hasher: TreeHasher, size: int, read: NodeReader) -> bytes:
     """``MTH(D[0:size])`` from stored perfect nodes: at most log2(size)+1 reads."""
     if size == 0:
         return hasher.empty_root()
-    return _resolve(hasher, [(0, size)], read)[0]
+    return subtree_hashes(hasher, [(0, size)], read)[0]
 
 
 def inclusion_proof(hasher: TreeHasher, index: int, size: int, read: NodeReader) -> list[bytes]:
     """``PATH(index, D[size])`` (RFC 9162 §2.1.3.1) from stored perfect nodes, O(log n) reads."""
-    return _resolve(hasher, inclusion_proof_ranges(index, size), read)
+    return subtree_hashes(hasher, inclusion_proof_ranges(index, size), read)
 
 
 def consistency_proof(hasher: TreeHasher, size1: int, size2: int, read: NodeReader) -> list[bytes]:
     """``PROOF(size1, D[size2])`` (RFC 9162 §2.1.4.1) from stored perfect nodes, O(log n) reads."""
-    return _resolve(hasher, consistency_proof_ranges(size1, size2), read)
+    return subtree_hashes(hasher, consistency_proof_ranges(size1, size2), read)
 
 
 # --------------------------------------------------------------------------------------------

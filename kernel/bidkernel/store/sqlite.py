@@ -157,14 +157,15 @@ class _SQLiteLedgerReads:
         return 0 if row[0] is None else int(row[0]) + 1
 
     def ledger_nodes(self, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
+        # One primary-key point lookup per id (a proof needs about log2(n) of them). A row-value
+        # ``IN (VALUES ...)`` would be one statement but SQLite plans it as a full table scan.
         out: dict[NodeId, bytes] = {}
-        for i in range(0, len(ids), 200):
-            part = ids[i : i + 200]
-            values = ",".join(["(?,?)"] * len(part))
-            params = [x for nid in part for x in nid]
-            sql = f"SELECT level, idx, hash FROM ledger_nodes WHERE (level, idx) IN (VALUES {values})"  # noqa: S608
-            for level, idx, h in self._conn.execute(sql, params):
-                out[(int(level), int(idx))] = _blob(h, f"node ({level}, {idx})")
+        q = "SELECT hash FROM ledger_nodes WHERE level = ? AND idx = ?"
+        ex = self._conn.execute
+        for level, idx in ids:
+            row = ex(q, (level, idx)).fetchone()
+            if row is not None:
+                out[(level, idx)] = _blob(row[0], f"node ({level}, {idx})")
         return out
 
     def ledger_leaves(self, start: int, end: int) -> list[bytes]:
