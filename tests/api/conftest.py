@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "intake"))
 
-from intake_support import Kernel, start_kernel  # noqa: E402
+from intake_support import Kernel, start_kernel
 
 
 @pytest.fixture

@@ -29,12 +29,16 @@ def allowed(method: str, path: str, role: str, state: str) -> bool:
         ("GET", "/tenders/{tender_id}"): lambda: state != "draft" or role in ("agency-a", "supervisor"),
         ("POST", "/tenders/{tender_id}/publish"): lambda: role == "agency-a" and state == "draft",
         ("POST", "/tenders/{tender_id}/amendments"): lambda: role == "agency-a" and state == "open",
-        ("GET", "/tenders/{tender_id}/bids"): lambda: (role in ("bidder1", "bidder2") and state != "draft")
-        or role == "supervisor"
-        or (role == "agency-a" and state == "closed"),
+        ("GET", "/tenders/{tender_id}/bids"): lambda: (
+            (role in ("bidder1", "bidder2") and state != "draft")
+            or role == "supervisor"
+            or (role == "agency-a" and state == "closed")
+        ),
         ("POST", "/tenders/{tender_id}/bids"): lambda: role in ("bidder1", "bidder2") and state == "open",
         ("GET", "/tenders/{tender_id}/closing"): lambda: state == "closed",
-        ("GET", "/bids/{bid_id}"): lambda: role in ("bidder1", "supervisor") or (role == "agency-a" and state == "closed"),
+        ("GET", "/bids/{bid_id}"): lambda: (
+            role in ("bidder1", "supervisor") or (role == "agency-a" and state == "closed")
+        ),
         ("GET", "/bids/{bid_id}/receipt"): lambda: role in ("bidder1", "supervisor"),
         ("POST", "/bids/{bid_id}/withdraw"): lambda: role == "bidder1" and state == "open",
         ("POST", "/admin/revocations"): lambda: role == "operator",
@@ -52,8 +56,10 @@ def test_every_endpoint_role_and_state(kernel: Kernel) -> None:
 
     def tender(state: str) -> str:
         dl = k.now() + dt.timedelta(seconds=close_in if state == "closed" else open_for)
-        t = ac.call("POST", "/tenders", {"title": f"{state} tender", "deadline": dl.isoformat(),
-                                         "opening_certificates": [k.opening_cert().certificate.to_pem().decode()]})  # fmt: skip
+        pem = k.opening_cert().certificate.to_pem().decode()
+        t = ac.call(
+            "POST", "/tenders", {"title": f"{state} tender", "deadline": dl.isoformat(), "opening_certificates": [pem]}
+        )
         if state != "draft":
             ac.call("POST", f"/tenders/{t['id']}/publish")
         return str(t["id"])
@@ -116,7 +122,11 @@ def test_every_endpoint_role_and_state(kernel: Kernel) -> None:
             url += "?size1=1"
         if method == "POST" and path == "/tenders":
             dl = (k.now() + dt.timedelta(hours=2)).isoformat()
-            body = {"title": "new", "deadline": dl, "opening_certificates": [k.opening_cert().certificate.to_pem().decode()]}
+            body = {
+                "title": "new",
+                "deadline": dl,
+                "opening_certificates": [k.opening_cert().certificate.to_pem().decode()],
+            }
         if path == "/admin/revocations":
             body = {"fingerprint": os.urandom(32).hex(), "reason": "matrix"}
         if path in ("/metrics",):
