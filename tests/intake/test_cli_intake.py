@@ -101,7 +101,14 @@ def test_cli_bad_input_is_clear(kernel: Kernel, tmp_path: Path) -> None:
 def test_demo_runs_a_whole_tender(tmp_path: Path) -> None:
     r = CliRunner().invoke(build_cli(), ["demo", "--data", str(tmp_path / "d"), "--deadline-seconds", "2.5"])
     assert r.exit_code == 0, r.output
-    expected_lines = ("checks passed", "replaced its bid", "withdrew bid", "receipts verified offline",
-                      "refused (409 deadline-passed)", "closing record: 2 live bids", "tender run complete")  # fmt: skip
+    expected_lines = (
+        "checks passed",
+        "replaced its bid",
+        "withdrew bid",
+        "receipts verified offline",
+        "refused (409 deadline-passed)",
+        "closing record: 2 live bids",
+        "tender run complete",
+    )
     for expected in expected_lines:
         assert expected in r.output, expected
