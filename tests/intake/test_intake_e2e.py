@@ -135,3 +135,39 @@ def test_amendment_moves_deadline_and_flags_earlier_bids(kernel: Kernel) -> None
     assert bid2["before_amendment"] is False
     kinds = [decode_leaf(leaf).kind for _i, leaf in k.platform.log.iter_leaves()]
     assert "tender.amended" in kinds
+
+
+def test_supplement_carries_envelopes_without_resending(kernel: Kernel, tmp_path: Any) -> None:
+    import orjson
+
+    from bidkernel.client import Package, seal_package
+
+    k = kernel
+    t = k.tender()
+    tid = t["id"]
+    first = k.seal("b1", tid)
+    r1 = k.client("b1").submit(tid, first)
+    # a supplement: the same 唱标 summary and technical envelopes (carried, not re-sent) plus a qualification file
+    b1 = k.ids["b1"]
+    (tmp_path / "s.json").write_text("{}")
+    (tmp_path / "q.pdf").write_bytes(b"qualification" * 100)
+    seal_package(tmp_path / "extra", tender_id=tid, opening_certificates=[k.opening_cert().certificate],
+                 summary=tmp_path / "s.json", files=[("qualification", tmp_path / "q.pdf")], key=b1.key,
+                 cert=b1.certificate)  # fmt: skip
+    extra = orjson.loads((tmp_path / "extra" / "manifest.json").read_bytes())
+    carried = [{**e, "carry": True} for e in first.manifest["envelopes"]]
+    qual = next(e for e in extra["envelopes"] if e["name"] == "qualification")
+    manifest = {**first.manifest, "envelopes": [*carried, qual]}
+    (tmp_path / "extra" / "manifest.json").write_bytes(orjson.dumps(manifest))
+    pkg = Package.load(tmp_path / "extra")
+    assert pkg.length() < first.length()  # the carried envelopes are not sent again
+    r2 = k.client("b1").submit(tid, pkg)
+    assert r2["body"]["replaces"] == r1["body"]["bid_id"]
+    assert [e["name"] for e in r2["body"]["envelopes"]] == ["summary", "technical", "qualification"]
+    verify_receipt(r2)
+    # carrying an envelope that is not in the current bid is refused
+    bogus = {**manifest, "envelopes": [{**carried[0], "sm3": "ab" * 32}, qual]}
+    (tmp_path / "extra" / "manifest.json").write_bytes(orjson.dumps(bogus))
+    with pytest.raises(ApiError) as e:
+        k.client("b1").submit(tid, Package.load(tmp_path / "extra"))
+    assert e.value.kind in ("malformed-package", "bad-signature")
