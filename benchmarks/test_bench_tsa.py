@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "timestamp"))
 
-from pki import make_ca, make_sm2_pki, make_tsa
+from ts_pki import make_ca, make_sm2_pki, make_tsa
 
 from bidkernel.crypto import sm2
 from bidkernel.timestamp import TimeStampAuthority, Trust, TrustedClock, verify_token

@@ -11,8 +11,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from pki import Issued, make_ca, make_tsa
-from support import build_authority, serve
+from ts_pki import Issued, make_ca, make_tsa
+from ts_support import build_authority, serve
 
 from bidkernel.timestamp import TimeStampAuthority
 

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from pki import Issued, openssl, openssl_ts_config
+from ts_pki import Issued, openssl, openssl_ts_config
 
 from bidkernel.timestamp import parse_reply, parse_request
 from bidkernel.timestamp.verify import describe_token
@@ -113,7 +113,7 @@ def test_ts_serve_answers_openssl_over_http(tmp_path: Path, cfg: Path, ca: Issue
     import time
     import urllib.request
 
-    from support import free_port
+    from ts_support import free_port
 
     port = free_port()
     exe = shutil.which("bidkernel")

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from pki import Issued, make_ca
-from support import ManualTime, build_authority, free_port, serve, slow_app
+from ts_pki import Issued, make_ca
+from ts_support import ManualTime, build_authority, free_port, serve, slow_app
 
 from bidkernel.api.app import create_app
 from bidkernel.timestamp import Digest, Trust, TrustedClock, TSAUnavailable, verify_token

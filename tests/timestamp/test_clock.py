@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from pki import Issued
-from support import ManualTime, build_authority, serve
+from ts_pki import Issued
+from ts_support import ManualTime, build_authority, serve
 
 from bidkernel.api.app import create_app
 from bidkernel.timestamp import Trust, TrustedClock, UntrustedTimeError, verify_token
@@ -189,7 +189,7 @@ def test_reference_unreachable_beyond_grace_refuses(reference_tsa) -> None:
     )
     clock.read()
     # the reference goes away (a port nobody listens on)
-    from support import free_port
+    from ts_support import free_port
 
     client.endpoints = (TSAEndpoint(f"http://127.0.0.1:{free_port()}/tsa", trust),)
     mono[0] += 20  # resync due and failing, but within grace: still trusted
@@ -201,7 +201,7 @@ def test_reference_unreachable_beyond_grace_refuses(reference_tsa) -> None:
 
 
 def test_no_reference_answer_no_time() -> None:
-    from support import free_port
+    from ts_support import free_port
 
     client = TSAClient([TSAEndpoint(f"http://127.0.0.1:{free_port()}/tsa", Trust([]))], timeout=0.5, retries=0)
     clock = TrustedClock(reference=TSAReference(client))
@@ -237,3 +237,48 @@ def test_reference_confirms_a_step_once_not_per_reading(reference_tsa) -> None:
     offset[0] = +300.0  # a new step is confirmed again
     clock.read()
     assert ref.calls == 3
+
+
+def test_resync_with_a_slow_reference_does_not_hold_up_readers(reference_tsa) -> None:
+    import time
+
+    from ts_support import slow_app
+
+    url, trust = reference_tsa
+    base = time.monotonic()
+    shift = [0.0]
+    client = TSAClient([TSAEndpoint(url, trust)], timeout=3, total_timeout=3, retries=0)
+    clock = TrustedClock(
+        reference=TSAReference(client),
+        monotonic=lambda: time.monotonic() - base + shift[0],
+        system=lambda: time.time() + shift[0],  # 11 s pass on both clocks at once
+        resync_interval=10,
+        grace=60,
+    )
+    clock.read()
+    with serve(slow_app(2.0)) as slow_base:
+        client.endpoints = (TSAEndpoint(slow_base + "/tsa", trust),)
+        shift[0] = 11.0  # a resync is due; the reference now takes 2 s to (not) answer
+        t0 = time.monotonic()
+        for _ in range(20):
+            clock.read()
+        assert time.monotonic() - t0 < 0.5  # readers went on with the current anchor
+        assert clock.status().trusted
+
+
+def test_reference_mode_step_that_cannot_be_confirmed_is_refused(reference_tsa) -> None:
+    import time
+
+    from ts_support import free_port
+
+    url, trust = reference_tsa
+    offset = [0.0]
+    client = TSAClient([TSAEndpoint(url, trust)], timeout=1, total_timeout=2, retries=0)
+    clock = TrustedClock(reference=TSAReference(client), system=lambda: time.time() + offset[0])
+    assert clock.is_before(time.time() + 60)
+    client.endpoints = (TSAEndpoint(f"http://127.0.0.1:{free_port()}/tsa", trust),)  # the reference goes away
+    offset[0] = -300.0
+    with pytest.raises(UntrustedTimeError) as e:
+        clock.is_before(time.time() + 60)
+    assert e.value.code == "clock.skew" and "cannot confirm" in str(e.value)
+    assert e.value.skew == pytest.approx(-300, abs=1)

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from pki import Issued
+from ts_pki import Issued
 
 from bidkernel.timestamp import ConfigError, Trust, verify_token
 from bidkernel.timestamp.config import build_authority, load_config

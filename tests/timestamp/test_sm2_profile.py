@@ -14,7 +14,7 @@ import random
 from pathlib import Path
 
 import pytest
-from pki import Sm2Pki, make_sm2_pki, openssl
+from ts_pki import Sm2Pki, make_sm2_pki, openssl
 
 from bidkernel.crypto import sm2
 from bidkernel.crypto.sm3 import sm3

@@ -9,8 +9,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from pki import Issued, openssl, openssl_ts_config
-from support import POLICY, build_authority
+from ts_pki import Issued, openssl, openssl_ts_config
+from ts_support import POLICY, build_authority
 
 from bidkernel.api.app import create_app
 from bidkernel.timestamp import Trust, parse_request, verify_against_request, verify_reply

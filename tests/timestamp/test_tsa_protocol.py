@@ -8,8 +8,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-from pki import Issued
-from support import ManualTime, build_authority
+from ts_pki import Issued
+from ts_support import ManualTime, build_authority
 
 from bidkernel.api.app import create_app
 from bidkernel.timestamp import Digest, TimeStampAuthority, TimestampError, TrustedClock, der, make_request

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from cryptography.x509.oid import ExtendedKeyUsageOID
-from pki import Issued, make_ca, make_tsa, openssl, openssl_ts_config
-from support import POLICY, ManualTime, build_authority
+from ts_pki import Issued, make_ca, make_tsa, openssl, openssl_ts_config
+from ts_support import POLICY, ManualTime, build_authority
 
 from bidkernel.timestamp import (
     ConfigError,

@@ -1,7 +1,8 @@
 """Test PKI for the timestamp tests: a CA and TSA certificates built with ``cryptography`` (ECDSA P-256)
 and with the ``openssl`` CLI (SM2), written as PEM files the OpenSSL tools read too.
 
-This stands in for the CA helper (``bidkernel.crypto.ca``) until that lands.
+The kernel's ``bidkernel.crypto.ca.TestCA`` issues SM2 certificates only and without extendedKeyUsage, so the
+ECDSA PKI and the OpenSSL-made SM2 PKI (OpenSSL's own behaviour is part of what is tested) live here.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from pki import Issued
+from ts_pki import Issued
 
 from bidkernel.timestamp import TimeStampAuthority, TrustedClock
 from bidkernel.timestamp.serials import SqliteSerialCounter
