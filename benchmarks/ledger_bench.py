@@ -171,7 +171,16 @@ def main() -> None:
         lg = build_log(base / "proofs.db", 1 << 15)
         for k, v in proof_rates(lg, 2000 // q).items():
             rows.append((f"{k} (tree of {lg.size})", v))
+        signer, size = lg._signer, lg.size
+        lg.checkpoint()
         close_log(lg)
+        for mode in ("full", "checkpoints"):
+            t0 = time.perf_counter()
+            lg = TransparencyLog.open(
+                SQLiteStore(base / "proofs.db"), LogConfig(ORIGIN, verify_on_open=mode), signer=signer
+            )
+            rows.append((f"leaves/s verified on open, verify_on_open={mode!r}", size / (time.perf_counter() - t0)))
+            close_log(lg)
     print("| measure | per second |\n|---|---:|")
     for k, v in rows:
         print(f"| {k} | {v:,.0f} |")

@@ -9,12 +9,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bidkernel.crypto import sm2
 from bidkernel.crypto.errors import CryptoError, DecryptionError, InvalidKey
 
 OPENSSL = shutil.which("openssl")
 needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="openssl CLI not installed")
+_PROP_KEY = sm2.generate_private_key()
 
 
 def _run(*args: str, input: bytes | None = None) -> bytes:
@@ -214,3 +217,67 @@ def test_our_keys_load_in_openssl(tmp_path: Path) -> None:
     f.write_bytes(sm2.public_key_to_spki(k.public_key(), pem=False))
     text = _run("pkey", "-pubin", "-in", str(f), "-inform", "DER", "-noout", "-text").decode()
     assert "SM2" in text
+
+
+def test_private_key_is_not_picklable_or_copyable() -> None:
+    import copy
+    import pickle
+
+    k = sm2.generate_private_key()
+    with pytest.raises(TypeError):
+        pickle.dumps(k)
+    with pytest.raises(TypeError):
+        copy.deepcopy(k)
+
+
+def test_threads_share_a_key_with_the_gil_released() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    k = sm2.generate_private_key()
+    pub = k.public_key()
+
+    def work(i: int) -> bool:
+        msg = i.to_bytes(4, "big") * 8
+        sig = sm2.sign(k, msg)
+        ct = sm2.encrypt(pub, msg)
+        return sm2.verify(pub, msg, sig) and sm2.decrypt(k, ct) == msg
+
+    with ThreadPoolExecutor(max_workers=4) as ex:
+        assert all(ex.map(work, range(200)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(msg=st.binary(max_size=300), ident=st.binary(max_size=64), raw=st.booleans())
+def test_property_sign_verify(msg: bytes, ident: bytes, raw: bool) -> None:
+    fmt: sm2.SigFormat = "raw" if raw else "der"
+    sig = sm2.sign(_PROP_KEY, msg, id=ident, fmt=fmt)
+    assert sm2.verify(_PROP_KEY.public_key(), msg, sig, id=ident, fmt=fmt)
+    assert not sm2.verify(_PROP_KEY.public_key(), msg + b"\x00", sig, id=ident, fmt=fmt)
+
+
+@settings(max_examples=200, deadline=None)
+@given(msg=st.binary(min_size=1, max_size=300), fmt=st.sampled_from(["der", "c1c3c2", "c1c2c3"]))
+def test_property_encrypt_decrypt_and_convert(msg: bytes, fmt: sm2.CipherFormat) -> None:
+    ct = sm2.encrypt(_PROP_KEY.public_key(), msg, fmt=fmt)
+    assert sm2.decrypt(_PROP_KEY, ct, fmt=fmt) == msg
+    for other in ("der", "c1c3c2", "c1c2c3"):
+        conv = sm2.convert_ciphertext(ct, fmt, other)  # type: ignore[arg-type]
+        assert sm2.decrypt(_PROP_KEY, conv, fmt=other) == msg  # type: ignore[arg-type]
+
+
+@settings(max_examples=300, deadline=None)
+@given(junk=st.binary(max_size=200), fmt=st.sampled_from(["der", "c1c3c2", "c1c2c3"]))
+def test_property_garbage_never_decrypts(junk: bytes, fmt: sm2.CipherFormat) -> None:
+    with pytest.raises(sm2.Sm2DecryptionError):
+        sm2.decrypt(_PROP_KEY, junk, fmt=fmt)
+
+
+@needs_openssl
+def test_foreign_curve_keys_rejected() -> None:
+    p256 = _run("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256")
+    ed = _run("genpkey", "-algorithm", "ED25519")
+    for blob in (p256, _run("pkey", "-outform", "DER", input=p256), ed):
+        with pytest.raises(InvalidKey):
+            sm2.load_private_key(blob)
+    with pytest.raises(InvalidKey):
+        sm2.load_public_key(_run("pkey", "-pubout", input=p256))

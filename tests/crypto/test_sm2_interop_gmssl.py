@@ -13,8 +13,9 @@ gmssl does ~100 SM2 operations per second, so 10,000 cases per direction would t
 The count is chosen so the file runs in about 2 minutes on the shared 2-core machine: 2,000
 sign->verify cases (each both directions: bidkernel signs / gmssl verifies and gmssl signs /
 bidkernel verifies) and 2,000 encrypt->decrypt cases (each both directions, alternating gmssl's
-C1C2C3 and C1C3C2 modes), 8,000 gmssl operations in all. Measured: 1,000 + 1,000 cases took 55 s,
-so the default takes about 110 s. ``BIDKERNEL_SM2_GMSSL_CASES`` overrides (the 10,000-case bulk
+C1C2C3 and C1C3C2 modes), 8,000 gmssl operations in all. Measured with the default: 154 s for the
+file (78 s + 75 s) with the 2 shared cores at load average ~5; 1,000 + 1,000 cases took 55 s at
+load ~3. ``BIDKERNEL_SM2_GMSSL_CASES`` overrides (the 10,000-case bulk
 differential runs against OpenSSL in test_sm2_interop_openssl.py).
 """
 

@@ -11,7 +11,7 @@
   bytes from a seeded generator (seed printed on failure).
 
 ``BIDKERNEL_SM2_DIFF_CASES`` scales the bulk counts down for a quick local run (default 10000).
-Measured on the shared 2-core workplace machine: 65 s for the whole file (10,000 cases each).
+Measured on the shared 2-core workplace machine: 65-68 s for the whole file (10,000 cases each).
 """
 
 from __future__ import annotations

@@ -61,10 +61,10 @@ def main() -> None:
             cp = log.checkpoint()
             emit("C " + json.dumps(cp.note))
 
+    emit("READY")  # first line, before any result line
     for t in range(4):
         threading.Thread(target=appender, args=(t,), daemon=True).start()
     threading.Thread(target=checkpointer, daemon=True).start()
-    emit("READY")
     threading.Event().wait()
 
 

@@ -6,6 +6,8 @@ import base64
 import hashlib
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from bidkernel.ledger.checkpoint import (
     ED25519_TYPE,
@@ -177,3 +179,20 @@ def test_sm2_signed_log_end_to_end(tmp_path) -> None:
         lg = TransparencyLog.open(store, LogConfig(ORIGIN), signer=None, verifiers=[s.verifier()])
         assert lg.latest_checkpoint() == cp
         lg.close()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_any_single_character_change_of_a_signed_checkpoint_is_rejected(data: st.DataObject) -> None:
+    s = _SIGNER
+    note = _NOTE
+    pos = data.draw(st.integers(0, len(note) - 1))
+    repl = data.draw(st.characters(min_codepoint=0x20, max_codepoint=0x7E) | st.sampled_from(["\n", "\u2014", "="]))
+    assume(repl != note[pos])
+    bad = note[:pos] + repl + note[pos + 1 :]
+    with pytest.raises(NoteError):
+        open_checkpoint(bad, [s.verifier()], origin=ORIGIN)
+
+
+_SIGNER = Ed25519NoteSigner.generate(ORIGIN)
+_NOTE = sign_checkpoint(Checkpoint(ORIGIN, 123456, ROOT, 1_795_000_000_000), [_SIGNER]).note

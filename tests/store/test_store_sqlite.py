@@ -128,3 +128,17 @@ def test_closed_store_refuses(tmp_path: Path) -> None:
 def test_unopenable_path(tmp_path: Path) -> None:
     with pytest.raises(StoreError):
         SQLiteStore(tmp_path / "missing-dir" / "x.db")
+
+
+def test_no_sql_outside_the_store_package(repo_root: Path) -> None:
+    """All SQL lives in bidkernel/store/ (so a PostgreSQL backend is one more module there)."""
+    import re
+
+    sql = re.compile(r"\b(SELECT\s+\S+\s+FROM|INSERT\s+INTO|CREATE\s+TABLE|UPDATE\s+\w+\s+SET|DELETE\s+FROM)\b")
+    pkg = repo_root / "kernel" / "bidkernel"
+    offenders = [
+        str(p.relative_to(pkg))
+        for p in pkg.rglob("*.py")
+        if "store" not in p.relative_to(pkg).parts[:1] and sql.search(p.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []

@@ -393,6 +393,8 @@ def split_note(note: str) -> tuple[str, list[NoteSignature]]:
             raw = base64.b64decode(b64, validate=True)
         except (ValueError, binascii.Error):
             raise NoteError("bad_note", "signature is not base64") from None
+        if base64.b64encode(raw).decode("ascii") != b64:
+            raise NoteError("bad_note", "signature base64 is not canonical")
         if len(raw) < 5:
             raise NoteError("bad_note", "signature is shorter than a key ID plus one byte")
         sigs.append(NoteSignature(name, raw[:4], raw[4:]))

@@ -9,10 +9,10 @@
 //!
 //! Signatures are DER `SEQUENCE { r INTEGER, s INTEGER }` (GM/T 0009, 7.3) or raw r||s (64 bytes).
 
-use super::keys::{projective, PrivateKey};
+use super::keys::PrivateKey;
 use super::{pad32, Result, Sm2Error, FIELD_LEN, MAX_ID_LEN};
 use ::sm2::elliptic_curve::ff::PrimeField;
-use ::sm2::elliptic_curve::ops::{MulByGeneratorVartime, Reduce};
+use ::sm2::elliptic_curve::ops::Reduce;
 use ::sm2::elliptic_curve::point::AffineCoordinates;
 use ::sm2::elliptic_curve::Group;
 use ::sm2::{FieldBytes, ProjectivePoint, PublicKey, Scalar};
@@ -234,13 +234,9 @@ pub fn verify_digest(public: &PublicKey, e: &[u8], sig: &Signature) -> Result<bo
     if bool::from(t.is_zero()) {
         return Ok(false);
     }
-    let pt = ProjectivePoint::mul_by_generator_and_mul_add_vartime(&sig.s, &t, &projective(public));
-    if bool::from(pt.is_identity()) {
-        return Ok(false);
-    }
-    let x1 = pt.to_affine().x();
-    let r = e + <Scalar as Reduce<FieldBytes>>::reduce(&x1);
-    Ok(r == sig.r)
+    Ok(super::vartime::verify_equation(
+        &e, &sig.r, &sig.s, &t, public,
+    ))
 }
 
 /// Verify a signature over message `msg` with distinguishing ID `id` (GB/T 32918.2, 7.1).
@@ -363,7 +359,19 @@ mod tests {
         );
         // Negative INTEGER.
         assert!(Signature::from_der(&[0x30, 0x06, 0x02, 0x01, 0x81, 0x02, 0x01, 0x01]).is_none());
-        // Small valid encoding parses.
-        assert!(Signature::from_der(&[0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01]).is_some());
+        // Small valid encoding parses and re-encodes minimally (leading zero bytes stripped).
+        let small = [0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x7f];
+        assert_eq!(
+            Signature::from_der(&small).unwrap().to_der(),
+            small.to_vec()
+        );
+        let mut raw = [0u8; 64];
+        raw[31] = 0x80;
+        raw[63] = 0x01;
+        let der = Signature::from_raw(&raw).unwrap().to_der();
+        assert_eq!(
+            der,
+            vec![0x30, 0x07, 0x02, 0x02, 0x00, 0x80, 0x02, 0x01, 0x01]
+        );
     }
 }

@@ -10,7 +10,7 @@ use ::sm2::elliptic_curve::sec1::ToSec1Point;
 use ::sm2::pkcs8::{
     DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
 };
-use ::sm2::{FieldBytes, NonZeroScalar, ProjectivePoint, PublicKey, Scalar, SecretKey};
+use ::sm2::{FieldBytes, NonZeroScalar, PublicKey, Scalar, SecretKey};
 use sm3::{Digest, Sm3};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -236,11 +236,6 @@ pub fn public_to_spki_der(p: &PublicKey) -> Result<Vec<u8>> {
 pub fn public_to_spki_pem(p: &PublicKey) -> Result<String> {
     p.to_public_key_pem(LineEnding::LF)
         .map_err(|_| Sm2Error::InvalidKey("SPKI encoding failed"))
-}
-
-/// Projective form of a public key, for arithmetic.
-pub(crate) fn projective(p: &PublicKey) -> ProjectivePoint {
-    ProjectivePoint::from(*p.as_affine())
 }
 
 /// Find the PEM block with exactly this label and return it (BEGIN line through END line).

@@ -14,7 +14,7 @@ use super::keys::PrivateKey;
 use super::{pad32, DecryptFailure, Result, Sm2Error, FIELD_LEN, POINT_LEN};
 use ::sm2::elliptic_curve::point::AffineCoordinates;
 use ::sm2::elliptic_curve::sec1::ToSec1Point;
-use ::sm2::elliptic_curve::Group;
+use ::sm2::elliptic_curve::{BatchNormalize, Group};
 use ::sm2::{AffinePoint, FieldBytes, ProjectivePoint, PublicKey, Scalar};
 use der::asn1::{OctetStringRef, UintRef};
 use der::{Decode, Encode, Sequence};
@@ -170,8 +170,12 @@ impl Parts {
 
 /// Encryption core with a given nonce; None when t is all zero (k must be redrawn).
 fn encrypt_with_k(public: &PublicKey, msg: &[u8], k: &Scalar) -> Option<Parts> {
-    let c1 = ProjectivePoint::mul_by_generator(k).to_affine();
-    let shared = (ProjectivePoint::from(*public.as_affine()) * k).to_affine();
+    // One field inversion for both points (Montgomery's trick), constant time.
+    let [c1, shared] =
+        <ProjectivePoint as BatchNormalize<[ProjectivePoint; 2]>>::batch_normalize(&[
+            ProjectivePoint::mul_by_generator(k),
+            ProjectivePoint::from(*public.as_affine()) * k,
+        ]);
     let mut x2 = shared.x();
     let mut y2 = shared.y();
     let mut c2 = msg.to_vec();
