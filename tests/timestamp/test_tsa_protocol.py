@@ -99,7 +99,7 @@ def test_wrong_content_type_is_problem_json(ctype: str | None, url: str) -> None
     status, rtype, body = post(url, GOOD, ctype)
     assert status == 415 and rtype == "application/problem+json"
     doc = orjson.loads(body)
-    assert doc["type"] == "urn:bidkernel:problem:tsa-content-type" and doc["status"] == 415
+    assert doc["type"] == "https://bidkernel.dev/problems/tsa-content-type" and doc["status"] == 415
 
 
 def test_get_is_not_allowed(url: str) -> None:
@@ -107,7 +107,7 @@ def test_get_is_not_allowed(url: str) -> None:
         urllib.request.urlopen(url, timeout=5)
     assert e.value.code == 405 and e.value.headers["Allow"] == "POST"
     assert e.value.headers["Content-Type"] == "application/problem+json"
-    assert orjson.loads(e.value.read())["type"] == "urn:bidkernel:problem:method-not-allowed"
+    assert orjson.loads(e.value.read())["type"] == "https://bidkernel.dev/problems/method-not-allowed"
 
 
 def test_nonce_echoed_cert_req_honoured_policy_chosen(authority: TimeStampAuthority, url: str) -> None:

@@ -3,7 +3,7 @@
 * ``Content-Type: application/timestamp-query`` in, ``application/timestamp-reply`` out (status 200 for
   every TimeStampResp, granted or rejected: RFC 3161 defines the rejection inside the reply).
 * Only where RFC 3161 has no answer is there an HTTP error, as problem+json: a wrong content type (415,
-  ``urn:bidkernel:problem:tsa-content-type``) and another method (405, ``...:method-not-allowed``).
+  ``https://bidkernel.dev/problems/tsa-content-type``) and another method (405, ``.../method-not-allowed``).
   A body over the size limit is not read further and gets a
   TimeStampResp rejection with failInfo badDataFormat.
 * Signing and the serial store run in the thread pool so the event loop never blocks.

@@ -49,6 +49,9 @@ _COMMANDS: list[tuple[str, str]] = [
     ("bidkernel.cli.sm4", "sm4"),
     ("bidkernel.cli.ledger", "ledger"),
     ("bidkernel.cli.ts", "ts_group"),
+    ("bidkernel.cli.intake", "serve"),
+    ("bidkernel.cli.intake", "bid_group"),
+    ("bidkernel.cli.intake", "receipt_group"),
 ]
 
 

@@ -78,8 +78,111 @@ class LedgerReads(ABC):
         """The checkpoint with the highest ``seq``, if any."""
 
 
-class Transaction(LedgerReads):
+@dataclass(frozen=True)
+class TenderRow:
+    """A tender as stored: ``doc`` is its JSON document (bytes), the other columns are indexed copies."""
+
+    id: str
+    agency_org: str
+    state: str
+    deadline_ms: int
+    sealed: bool
+    doc: bytes
+
+
+@dataclass(frozen=True)
+class BidRow:
+    """One submission (a bid version). ``status`` is ``live``, ``replaced`` or ``withdrawn``;
+    ``manifest`` is the JSON of its envelopes (names, SM3 digests, sizes, signatures)."""
+
+    id: str
+    tender_id: str
+    bidder_fp: str
+    bidder_org: str
+    status: str
+    received_ms: int
+    log_index: int
+    amendment_seq: int
+    replaces: str | None
+    nonce: str
+    manifest: bytes
+
+
+class KernelReads(ABC):
+    """Read access to the kernel's tables: tenders, bids, blob references, certificates, revocations, outbox."""
+
+    @abstractmethod
+    def tender_get(self, tender_id: str) -> TenderRow | None: ...
+
+    @abstractmethod
+    def tenders_list(self) -> list[TenderRow]: ...
+
+    @abstractmethod
+    def bid_get(self, bid_id: str) -> BidRow | None: ...
+
+    @abstractmethod
+    def bids_of_tender(self, tender_id: str, *, bidder_fp: str | None = None) -> list[BidRow]:
+        """Every submission to ``tender_id`` (optionally one bidder's), oldest first."""
+
+    @abstractmethod
+    def blob_refs(self) -> set[str]:
+        """SM3 hex of every blob some bid references (for the orphan sweep at start-up)."""
+
+    @abstractmethod
+    def blob_referenced(self, sm3_hex: str) -> bool: ...
+
+    @abstractmethod
+    def certificate_get(self, fp_hex: str) -> bytes | None:
+        """DER of a certificate seen before (so later requests may name it by fingerprint)."""
+
+    @abstractmethod
+    def revoked(self, fp_hex: str) -> bool: ...
+
+    @abstractmethod
+    def nonce_used(self, nonce: str) -> bool:
+        """True if a state-changing request with this nonce was committed (durable replay guard)."""
+
+    @abstractmethod
+    def closing_get(self, tender_id: str) -> bytes | None: ...
+
+    @abstractmethod
+    def outbox_pending(self, limit: int = 100) -> list[tuple[int, str, str, bytes]]:
+        """Undelivered outbox events as ``(id, kind, idempotency key, payload)``, oldest first."""
+
+
+class Transaction(LedgerReads, KernelReads):
     """A write transaction (see the module docstring)."""
+
+    @abstractmethod
+    def tender_put(self, row: TenderRow) -> None:
+        """Insert or replace a tender."""
+
+    @abstractmethod
+    def bid_insert(self, row: BidRow, blobs: Sequence[str]) -> None:
+        """Insert a submission and its blob references; a reused ``nonce`` raises :class:`DuplicateError`."""
+
+    @abstractmethod
+    def bid_set_status(self, bid_id: str, status: str) -> None: ...
+
+    @abstractmethod
+    def nonce_record(self, nonce: str, time_ms: int) -> None:
+        """Remember a state-changing request's nonce; a reused one raises :class:`DuplicateError`."""
+
+    @abstractmethod
+    def certificate_put(self, fp_hex: str, der: bytes) -> None: ...
+
+    @abstractmethod
+    def revocation_add(self, fp_hex: str, reason: str, time_ms: int) -> None: ...
+
+    @abstractmethod
+    def closing_put(self, tender_id: str, doc: bytes) -> None: ...
+
+    @abstractmethod
+    def outbox_add(self, kind: str, key: str, payload: bytes, time_ms: int) -> None:
+        """Queue an event for plugins (delivered after commit, at least once, keyed by ``key``)."""
+
+    @abstractmethod
+    def outbox_delivered(self, ids: Sequence[int], time_ms: int) -> None: ...
 
     @abstractmethod
     def savepoint(self) -> AbstractContextManager[None]:
@@ -101,7 +204,11 @@ class Transaction(LedgerReads):
         """Store a signed checkpoint; returns it with its ``seq``."""
 
 
-class Reader(LedgerReads):
+class DuplicateError(StoreError):
+    """A uniqueness constraint refused the write (a replayed nonce, an existing id)."""
+
+
+class Reader(LedgerReads, KernelReads):
     """A read-only snapshot."""
 
 

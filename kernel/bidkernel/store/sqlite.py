@@ -17,11 +17,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bidkernel.store.base import (
+    BidRow,
+    DuplicateError,
     NodeId,
     Reader,
     Store,
     StoredCheckpoint,
     StoreError,
+    TenderRow,
     Transaction,
 )
 
@@ -52,6 +55,58 @@ CREATE TABLE IF NOT EXISTS ledger_checkpoints (
     root    BLOB NOT NULL,
     time_ms INTEGER NOT NULL,
     note    TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tenders (
+    id          TEXT PRIMARY KEY,
+    agency_org  TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    deadline_ms INTEGER NOT NULL,
+    sealed      INTEGER NOT NULL DEFAULT 0,
+    doc         BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS bids (
+    id            TEXT PRIMARY KEY,
+    tender_id     TEXT NOT NULL REFERENCES tenders(id),
+    bidder_fp     TEXT NOT NULL,
+    bidder_org    TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    received_ms   INTEGER NOT NULL,
+    log_index     INTEGER NOT NULL,
+    amendment_seq INTEGER NOT NULL,
+    replaces      TEXT,
+    nonce         TEXT NOT NULL UNIQUE,
+    manifest      BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS bids_by_tender ON bids(tender_id, bidder_fp);
+CREATE TABLE IF NOT EXISTS bid_blobs (
+    sm3    TEXT NOT NULL,
+    bid_id TEXT NOT NULL REFERENCES bids(id),
+    PRIMARY KEY (sm3, bid_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS request_nonces (
+    nonce   TEXT PRIMARY KEY,
+    time_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS certificates (
+    fp  TEXT PRIMARY KEY,
+    der BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS revocations (
+    fp      TEXT PRIMARY KEY,
+    reason  TEXT NOT NULL,
+    time_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS closings (
+    tender_id TEXT PRIMARY KEY,
+    doc       BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outbox (
+    id           INTEGER PRIMARY KEY,
+    kind         TEXT NOT NULL,
+    key          TEXT NOT NULL UNIQUE,
+    payload      BLOB NOT NULL,
+    created_ms   INTEGER NOT NULL,
+    delivered_ms INTEGER
 );
 CREATE TRIGGER IF NOT EXISTS ledger_leaves_append_only_u BEFORE UPDATE ON ledger_leaves
     BEGIN SELECT RAISE(ABORT, 'ledger_leaves is append-only'); END;
@@ -161,12 +216,85 @@ class _SQLiteLedgerReads:
         return StoredCheckpoint(int(row[0]), int(row[1]), _blob(row[2], "a checkpoint root"), int(row[3]), str(row[4]))
 
 
-class SQLiteReader(_SQLiteLedgerReads, Reader):
+_BID_COLS = (
+    "id, tender_id, bidder_fp, bidder_org, status, received_ms, log_index, amendment_seq, replaces, nonce, manifest"
+)
+
+
+def _bid(r: Sequence[object]) -> BidRow:
+    return BidRow(
+        str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), int(r[5]), int(r[6]),  # type: ignore[call-overload]
+        int(r[7]), None if r[8] is None else str(r[8]), str(r[9]), _blob(r[10], "a bid manifest"),  # type: ignore[call-overload]
+    )  # fmt: skip
+
+
+def _tender(r: Sequence[object]) -> TenderRow:
+    return TenderRow(str(r[0]), str(r[1]), str(r[2]), int(r[3]), bool(r[4]), _blob(r[5], "a tender document"))  # type: ignore[call-overload]
+
+
+class _SQLiteKernelReads:
+    _conn: sqlite3.Connection
+
+    def tender_get(self, tender_id: str) -> TenderRow | None:
+        row = self._conn.execute(
+            "SELECT id, agency_org, state, deadline_ms, sealed, doc FROM tenders WHERE id = ?", (tender_id,)
+        ).fetchone()
+        return None if row is None else _tender(row)
+
+    def tenders_list(self) -> list[TenderRow]:
+        rows = self._conn.execute("SELECT id, agency_org, state, deadline_ms, sealed, doc FROM tenders ORDER BY id")
+        return [_tender(r) for r in rows]
+
+    def bid_get(self, bid_id: str) -> BidRow | None:
+        row = self._conn.execute(f"SELECT {_BID_COLS} FROM bids WHERE id = ?", (bid_id,)).fetchone()  # noqa: S608
+        return None if row is None else _bid(row)
+
+    def bids_of_tender(self, tender_id: str, *, bidder_fp: str | None = None) -> list[BidRow]:
+        if bidder_fp is None:
+            rows = self._conn.execute(
+                f"SELECT {_BID_COLS} FROM bids WHERE tender_id = ? ORDER BY log_index",  # noqa: S608
+                (tender_id,),
+            )
+        else:
+            rows = self._conn.execute(
+                f"SELECT {_BID_COLS} FROM bids WHERE tender_id = ? AND bidder_fp = ? ORDER BY log_index",  # noqa: S608
+                (tender_id, bidder_fp),
+            )
+        return [_bid(r) for r in rows]
+
+    def blob_refs(self) -> set[str]:
+        return {str(r[0]) for r in self._conn.execute("SELECT DISTINCT sm3 FROM bid_blobs")}
+
+    def blob_referenced(self, sm3_hex: str) -> bool:
+        return self._conn.execute("SELECT 1 FROM bid_blobs WHERE sm3 = ? LIMIT 1", (sm3_hex,)).fetchone() is not None
+
+    def certificate_get(self, fp_hex: str) -> bytes | None:
+        row = self._conn.execute("SELECT der FROM certificates WHERE fp = ?", (fp_hex,)).fetchone()
+        return None if row is None else _blob(row[0], "a certificate")
+
+    def revoked(self, fp_hex: str) -> bool:
+        return self._conn.execute("SELECT 1 FROM revocations WHERE fp = ?", (fp_hex,)).fetchone() is not None
+
+    def nonce_used(self, nonce: str) -> bool:
+        return self._conn.execute("SELECT 1 FROM request_nonces WHERE nonce = ?", (nonce,)).fetchone() is not None
+
+    def closing_get(self, tender_id: str) -> bytes | None:
+        row = self._conn.execute("SELECT doc FROM closings WHERE tender_id = ?", (tender_id,)).fetchone()
+        return None if row is None else _blob(row[0], "a closing record")
+
+    def outbox_pending(self, limit: int = 100) -> list[tuple[int, str, str, bytes]]:
+        rows = self._conn.execute(
+            "SELECT id, kind, key, payload FROM outbox WHERE delivered_ms IS NULL ORDER BY id LIMIT ?", (limit,)
+        )
+        return [(int(a), str(b), str(c), _blob(d, "an outbox payload")) for a, b, c, d in rows]
+
+
+class SQLiteReader(_SQLiteLedgerReads, _SQLiteKernelReads, Reader):
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
 
-class SQLiteTransaction(_SQLiteLedgerReads, Transaction):
+class SQLiteTransaction(_SQLiteLedgerReads, _SQLiteKernelReads, Transaction):
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self._sp = itertools.count()
@@ -206,6 +334,57 @@ class SQLiteTransaction(_SQLiteLedgerReads, Transaction):
         seq = cur.lastrowid
         assert seq is not None
         return StoredCheckpoint(int(seq), size, root, time_ms, note)
+
+    def tender_put(self, row: TenderRow) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO tenders(id, agency_org, state, deadline_ms, sealed, doc) VALUES (?, ?, ?, ?, ?, ?)",
+            (row.id, row.agency_org, row.state, row.deadline_ms, int(row.sealed), row.doc),
+        )
+
+    def bid_insert(self, row: BidRow, blobs: Sequence[str]) -> None:
+        self.nonce_record(row.nonce, row.received_ms)
+        try:
+            self._conn.execute(
+                f"INSERT INTO bids({_BID_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+                (
+                    row.id, row.tender_id, row.bidder_fp, row.bidder_org, row.status, row.received_ms,
+                    row.log_index, row.amendment_seq, row.replaces, row.nonce, row.manifest,
+                ),
+            )  # fmt: skip
+        except sqlite3.IntegrityError:
+            raise DuplicateError("a submission with this id or request nonce exists") from None
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO bid_blobs(sm3, bid_id) VALUES (?, ?)", ((h, row.id) for h in blobs)
+        )
+
+    def bid_set_status(self, bid_id: str, status: str) -> None:
+        self._conn.execute("UPDATE bids SET status = ? WHERE id = ?", (status, bid_id))
+
+    def nonce_record(self, nonce: str, time_ms: int) -> None:
+        try:
+            self._conn.execute("INSERT INTO request_nonces(nonce, time_ms) VALUES (?, ?)", (nonce, time_ms))
+        except sqlite3.IntegrityError:
+            raise DuplicateError("request nonce already used") from None
+
+    def certificate_put(self, fp_hex: str, der: bytes) -> None:
+        self._conn.execute("INSERT OR IGNORE INTO certificates(fp, der) VALUES (?, ?)", (fp_hex, der))
+
+    def revocation_add(self, fp_hex: str, reason: str, time_ms: int) -> None:
+        self._conn.execute(
+            "INSERT OR IGNORE INTO revocations(fp, reason, time_ms) VALUES (?, ?, ?)", (fp_hex, reason, time_ms)
+        )
+
+    def closing_put(self, tender_id: str, doc: bytes) -> None:
+        self._conn.execute("INSERT OR REPLACE INTO closings(tender_id, doc) VALUES (?, ?)", (tender_id, doc))
+
+    def outbox_add(self, kind: str, key: str, payload: bytes, time_ms: int) -> None:
+        self._conn.execute(
+            "INSERT OR IGNORE INTO outbox(kind, key, payload, created_ms) VALUES (?, ?, ?, ?)",
+            (kind, key, payload, time_ms),
+        )
+
+    def outbox_delivered(self, ids: Sequence[int], time_ms: int) -> None:
+        self._conn.executemany("UPDATE outbox SET delivered_ms = ? WHERE id = ?", ((time_ms, i) for i in ids))
 
 
 class SQLiteStore(Store):

@@ -1,0 +1,518 @@
+"""The kernel's HTTP API (docs/api.md): tenders, streamed sealed-bid intake, receipts, ledger proofs,
+health, metrics and the OpenAPI document — all from one route table, so the OpenAPI document lists
+exactly the routes served.
+
+Every route goes through one wrapper: a bounded in-flight counter (429 + Retry-After past it), request
+authentication (:mod:`bidkernel.authn`; SM3 of small bodies checked before the handler runs),
+problem+json for every refusal (RFC 9457, types from :mod:`bidkernel.problems`) and Prometheus metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from bidkernel import __version__
+from bidkernel.api.problem import error_response
+from bidkernel.api.tsa_routes import tsa_routes
+from bidkernel.authn import Authenticator, Principal
+from bidkernel.crypto.sm3 import sm3
+from bidkernel.crypto.x509 import Certificate
+from bidkernel.intake import IntakeService
+from bidkernel.ledger.errors import LedgerError
+from bidkernel.platform import Platform, utc_ms
+from bidkernel.problems import PROBLEMS, KernelError
+from bidkernel.store.base import BidRow
+from bidkernel.tenders import TenderService, check_id, effective_state, load_doc
+from bidkernel.timestamp.errors import UntrustedTimeError
+
+log = logging.getLogger("bidkernel.api")
+
+Handler = Callable[[Request, "Ctx", Principal | None], Awaitable[Response]]
+
+
+def _json(obj: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(obj), status_code=status, media_type="application/json")
+
+
+@dataclass
+class Ctx:
+    p: Platform
+    auth: Authenticator
+    tenders: TenderService
+    intake: IntakeService
+    registry: CollectorRegistry
+    in_flight: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    access: str  # "public", "optional" (public, more with a signature), "signed"
+    roles: tuple[str, ...] = ()
+    streamed: bool = False
+    params: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------------------- handlers
+async def healthz(req: Request, ctx: Ctx, who: Principal | None) -> Response:
+    st = ctx.p.clock.status()
+    ok = st.trusted
+    return _json({"status": "ok" if ok else "degraded", "trusted_time": ok, "ledger_size": ctx.p.log.size},
+                 200 if ok else 503)  # fmt: skip
+
+
+async def metrics(req: Request, ctx: Ctx, who: Principal | None) -> Response:
+    return Response(generate_latest(ctx.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def openapi(req: Request, ctx: Ctx, who: Principal | None) -> Response:
+    return _json(openapi_document())
+
+
+async def platform_info(req: Request, ctx: Ctx, who: Principal | None) -> Response:
+    pki = ctx.p.pki
+    return _json({
+        "version": __version__,
+        "platform_certificate": pki.platform.certificate.to_pem().decode(),
+        "root_certificate": pki.ca.root.certificate.to_pem().decode(),
+        "tsa_certificate": pki.tsa.certificate.to_pem().decode(),
+        "log_origin": ctx.p.log.origin,
+        "time": utc_ms(ctx.p.now_ms()),
+    })  # fmt: skip
+
+
+async def ledger_checkpoint(req: Request, ctx: Ctx, who: Principal | None) -> Response:
+    cp = await run_in_threadpool(ctx.p.log.latest_checkpoint)
+    if cp is None:
+        raise KernelError("not-found", "no checkpoint yet")
+    return Response(cp.note, media_type="text/plain; charset=utf-8")
+
+
+def _int_param(req: Request, name: str, required: bool = True) -> int | None:
+    v = req.query_params.get(name)
+    if v is None:
+        if required:
+            raise KernelError("bad-request", f"query parameter {name} is required")
+        return None
+    if not v.isdigit() or len(v) > 15:
+        raise KernelError("bad-request", f"{name} must be a non-negative integer")
+    return int(v)
+
+
+async def ledger_inclusion(req: Request, ctx: Ctx, who: Principal | None) -> Response:
+    index = _int_param(req, "index")
+    size = _int_param(req, "size", False)
+    assert index is not None
+    try:
+        proof = await run_in_threadpool(ctx.p.log.inclusion_proof, index, size)
+    except LedgerError as exc:
+        raise KernelError("bad-request", str(exc)) from None
+    doc = proof.to_json()
+    if who is None or who.role != "supervisor":
+        doc.pop("leaf", None)  # leaf bytes name bidders: only the receipt holder and supervisors see them
+    return _json(doc)
+
+
+async def ledger_consistency(req: Request, ctx: Ctx, who: Principal | None) -> Response:
+    s1 = _int_param(req, "size1")
+    s2 = _int_param(req, "size2", False)
+    assert s1 is not None
+    try:
+        proof = await run_in_threadpool(ctx.p.log.consistency_proof, s1, s2)
+    except LedgerError as exc:
+        raise KernelError("bad-request", str(exc)) from None
+    return _json(proof.to_json())
+
+
+async def _body_json(req: Request, ctx: Ctx) -> Any:
+    body = req.state.body
+    try:
+        return orjson.loads(body) if body else {}
+    except orjson.JSONDecodeError:
+        raise KernelError("bad-request", "the body is not JSON") from None
+
+
+async def tenders_list(req: Request, ctx: Ctx, who: Principal | None) -> Response:
+    return _json(await run_in_threadpool(ctx.tenders.list_visible, who))
+
+
+async def tender_create(req: Request, ctx: Ctx, who: Principal | None) -> Response:
+    assert who is not None
+    doc = await run_in_threadpool(ctx.tenders.create, who, await _body_json(req, ctx))
+    return _json(ctx.tenders.public_view(doc, ctx.p.now_ms()), 201)
+
+
+def _tender_id(req: Request) -> str:
+    return check_id(str(req.path_params["tender_id"]), "tender")
+
+
+async def tender_get(req: Request, ctx: Ctx, who: Principal | None) -> Response:
+    doc = await run_in_threadpool(ctx.tenders.get, _tender_id(req))
+    if not ctx.tenders.visible(doc, who):
+        raise KernelError("not-found", "no such tender")
+    return _json(ctx.tenders.public_view(doc, ctx.p.now_ms()))
+
+
+async def tender_publish(req: Request, ctx: Ctx, who: Principal | None) -> Response:
+    assert who is not None
+    doc = await run_in_threadpool(ctx.tenders.publish, who, _tender_id(req))
+    return _json(ctx.tenders.public_view(doc, ctx.p.now_ms()))
+
+
+async def tender_amend(req: Request, ctx: Ctx, who: Principal | None) -> Response:
+    assert who is not None
+    doc = await run_in_threadpool(ctx.tenders.amend, who, _tender_id(req), await _body_json(req, ctx))
+    return _json(ctx.tenders.public_view(doc, ctx.p.now_ms()), 201)
+
+
+def _bid_view(b: BidRow, doc: dict[str, Any], show_org: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": b.id,
+        "tender_id": b.tender_id,
+        "status": b.status,
+        "received_at": utc_ms(b.received_ms),
+        "log_index": b.log_index,
+        "replaces": b.replaces,
+        "envelopes": [{k: x[k] for k in ("name", "sm3", "size")} for x in orjson.loads(b.manifest)],
+        "before_amendment": b.amendment_seq < len(doc["amendments"]),
+    }
+    if show_org:
+        out["bidder_org"] = b.bidder_org
+    return out
+
+
+def _may_see_all_bids(who: Principal, doc: dict[str, Any], now_ms: int) -> bool:
+    if who.role == "supervisor":
+        return True
+    # the agency sees who bid only once the deadline has passed (no disclosure before the opening)
+    after_deadline = effective_state(doc, now_ms) in ("closed", "opening", "opened", "failed")
+    return who.role == "agency" and who.org == doc["agency_org"] and after_deadline
+
+
+async def tender_bids(req: Request, ctx: Ctx, who: Principal | None) -> Response:
+    assert who is not None
+    doc = await run_in_threadpool(ctx.tenders.get, _tender_id(req))
+    if not ctx.tenders.visible(doc, who):
+        raise KernelError("not-found", "no such tender")
+    now = ctx.p.now_ms()
+    with ctx.p.store.reader() as r:
+        if who.role == "bidder":
+            rows = r.bids_of_tender(doc["id"], bidder_fp=who.fp)
+        elif _may_see_all_bids(who, doc, now):
+            rows = r.bids_of_tender(doc["id"])
+        else:
+            raise KernelError("forbidden", "bids are not disclosed to this role before the deadline")
+    return _json([_bid_view(b, doc, who.role != "bidder") for b in rows])
+
+
+async def bid_submit(req: Request, ctx: Ctx, who: Principal | None) -> Response:
+    assert who is not None
+    cl = req.headers.get("content-length")
+    length = int(cl) if cl is not None and cl.isdigit() else None
+    cert = _caller_cert(req, ctx, who)
+    receipt = await ctx.intake.submit(
+        who,
+        _tender_id(req),
+        req.stream(),
+        content_length=length,
+        declared_sm3=req.headers.get("bk-content-sm3", ""),
+        bidder_cert=cert,
+    )
+    ctx.metrics["bids"].inc()
+    ctx.metrics["bytes"].inc(sum(int(e["size"]) for e in receipt["body"]["envelopes"]))
+    return _json(receipt, 201)
+
+
+def _caller_cert(req: Request, ctx: Ctx, who: Principal) -> Certificate:
+    import base64
+
+    if "bk-cert" in req.headers:
+        return Certificate.from_der(base64.b64decode(req.headers["bk-cert"]))
+    with ctx.p.store.reader() as r:
+        der = r.certificate_get(who.fp)
+    assert der is not None
+    return Certificate.from_der(der)
+
+
+def _bid_for(ctx: Ctx, req: Request, who: Principal) -> tuple[BidRow, dict[str, Any]]:
+    bid_id = check_id(str(req.path_params["bid_id"]), "bid")
+    with ctx.p.store.reader() as r:
+        bid = r.bid_get(bid_id)
+    if bid is None:
+        raise KernelError("not-found", "no such bid")
+    doc = ctx.tenders.get(bid.tender_id)
+    if who.role == "bidder" and bid.bidder_fp == who.fp:
+        return bid, doc
+    if who.role != "bidder" and _may_see_all_bids(who, doc, ctx.p.now_ms()):
+        return bid, doc
+    raise KernelError("not-found", "no such bid")  # never confirm that another party's bid exists
+
+
+async def bid_get(req: Request, ctx: Ctx, who: Principal | None) -> Response:
+    assert who is not None
+    bid, doc = await run_in_threadpool(_bid_for, ctx, req, who)
+    return _json(_bid_view(bid, doc, who.role != "bidder"))
+
+
+async def bid_receipt(req: Request, ctx: Ctx, who: Principal | None) -> Response:
+    assert who is not None
+    bid, _doc = await run_in_threadpool(_bid_for, ctx, req, who)
+    if who.role == "agency":
+        raise KernelError("forbidden", "receipts go to the bidder and the supervisor")
+    return _json(await run_in_threadpool(ctx.intake.receipt_for, bid))
+
+
+async def bid_withdraw(req: Request, ctx: Ctx, who: Principal | None) -> Response:
+    assert who is not None
+    bid_id = str(req.path_params["bid_id"])
+    return _json(await run_in_threadpool(ctx.intake.withdraw, who, bid_id))
+
+
+async def tender_closing(req: Request, ctx: Ctx, who: Principal | None) -> Response:
+    tid = _tender_id(req)
+    doc = await run_in_threadpool(ctx.tenders.get, tid)
+    if not ctx.tenders.visible(doc, who):
+        raise KernelError("not-found", "no such tender")
+    if doc["state"] == "published" and effective_state(doc, ctx.p.now_ms()) == "closed":
+        await run_in_threadpool(ctx.tenders.seal_due)
+    closing = await run_in_threadpool(ctx.tenders.closing, tid)
+    if closing is None:
+        raise KernelError("tender-state", "the tender is not sealed yet (its deadline has not passed)")
+    return _json(closing)
+
+
+async def revoke(req: Request, ctx: Ctx, who: Principal | None) -> Response:
+    assert who is not None
+    if who.role != "operator":
+        raise KernelError("forbidden", "only the platform operator manages revocations")
+    body = await _body_json(req, ctx)
+    fp = body.get("fingerprint") if isinstance(body, dict) else None
+    if not isinstance(fp, str) or len(fp) != 64:
+        raise KernelError("bad-request", "send {fingerprint: 64 hex digits, reason}")
+    await run_in_threadpool(ctx.p.revoke, fp.lower(), str(body.get("reason", "")))
+    ctx.auth._chain_ok.pop(fp.lower(), None)
+    return _json({"revoked": fp.lower()}, 201)
+
+
+ENDPOINTS: list[Endpoint] = [
+    Endpoint("GET", "/healthz", healthz, "Liveness and trusted-time status", "public"),
+    Endpoint("GET", "/metrics", metrics, "Prometheus metrics", "public"),
+    Endpoint("GET", "/openapi.json", openapi, "This OpenAPI document", "public"),
+    Endpoint("GET", "/platform", platform_info, "Platform, root and TSA certificates; log origin", "public"),
+    Endpoint("GET", "/ledger/checkpoint", ledger_checkpoint, "Latest signed checkpoint (signed note)", "public"),
+    Endpoint("GET", "/ledger/proof/inclusion", ledger_inclusion, "RFC 9162 inclusion proof", "optional",
+             params=("index", "size")),
+    Endpoint("GET", "/ledger/proof/consistency", ledger_consistency, "RFC 9162 consistency proof", "public",
+             params=("size1", "size2")),
+    Endpoint("GET", "/tenders", tenders_list, "Published tenders (drafts to their agency)", "optional"),
+    Endpoint("POST", "/tenders", tender_create, "Create a draft tender", "signed", ("agency",)),
+    Endpoint("GET", "/tenders/{tender_id}", tender_get, "A tender's public information", "optional"),
+    Endpoint("POST", "/tenders/{tender_id}/publish", tender_publish, "Publish: fixes opening keys and custody",
+             "signed", ("agency",)),
+    Endpoint("POST", "/tenders/{tender_id}/amendments", tender_amend, "Amend (更正), may move the deadline",
+             "signed", ("agency",)),
+    Endpoint("GET", "/tenders/{tender_id}/bids", tender_bids, "Bids: own (bidder); all after the deadline "
+             "(agency); all (supervisor)", "signed", ("bidder", "agency", "supervisor")),
+    Endpoint("POST", "/tenders/{tender_id}/bids", bid_submit, "Submit a sealed bid package (streamed)", "signed",
+             ("bidder",), streamed=True),
+    Endpoint("GET", "/tenders/{tender_id}/closing", tender_closing, "The closing record (after the deadline)",
+             "optional"),
+    Endpoint("GET", "/bids/{bid_id}", bid_get, "One bid's metadata", "signed", ("bidder", "agency", "supervisor")),
+    Endpoint("GET", "/bids/{bid_id}/receipt", bid_receipt, "Re-issue a bid's receipt", "signed",
+             ("bidder", "supervisor")),
+    Endpoint("POST", "/bids/{bid_id}/withdraw", bid_withdraw, "Withdraw (撤回) before the deadline", "signed",
+             ("bidder",)),
+    Endpoint("POST", "/admin/revocations", revoke, "Revoke a certificate by SM3 fingerprint", "signed",
+             ("operator",)),
+]  # fmt: skip
+
+
+def openapi_document() -> dict[str, Any]:
+    """OpenAPI 3.1 from :data:`ENDPOINTS` (and POST /tsa)."""
+    paths: dict[str, Any] = {}
+    problem_ref = {"$ref": "#/components/schemas/Problem"}
+    for e in ENDPOINTS:
+        params = [
+            {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+            for n in ("tender_id", "bid_id")
+            if "{" + n + "}" in e.path
+        ] + [{"name": n, "in": "query", "schema": {"type": "integer"}} for n in e.params]
+        op: dict[str, Any] = {
+            "summary": e.summary,
+            "operationId": e.handler.__name__,
+            "responses": {
+                "200": {"description": "OK"},
+                "default": {"description": "problem", "content": {"application/problem+json": {"schema": problem_ref}}},
+            },
+            "x-access": e.access,
+        }
+        if e.roles:
+            op["x-roles"] = list(e.roles)
+        if e.access == "signed":
+            op["security"] = [{"bkSm2": []}]
+        if params:
+            op["parameters"] = params
+        if e.streamed:
+            op["requestBody"] = {"content": {"application/vnd.bidkernel.bid-package": {}}}
+        paths.setdefault(e.path, {})[e.method.lower()] = op
+    paths["/tsa"] = {
+        "post": {
+            "summary": "RFC 3161 time-stamp request",
+            "operationId": "tsa",
+            "requestBody": {"content": {"application/timestamp-query": {}}},
+            "responses": {"200": {"description": "application/timestamp-reply"}},
+            "x-access": "public",
+        }
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "bidkernel", "version": __version__},
+        "paths": paths,
+        "components": {
+            "schemas": {
+                "Problem": {
+                    "type": "object",
+                    "properties": {
+                        "type": {"type": "string"},
+                        "title": {"type": "string"},
+                        "status": {"type": "integer"},
+                        "detail": {"type": "string"},
+                    },
+                }
+            },
+            "securitySchemes": {
+                "bkSm2": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Bk-Signature",
+                    "description": "SM2-signed request; see docs/protocol.md 'Request authentication'",
+                }
+            },
+        },
+        "x-problem-types": {k: {"status": s, "title": t} for k, (s, t) in PROBLEMS.items()},
+    }
+
+
+def _wrap(e: Endpoint, ctx: Ctx) -> Callable[[Request], Awaitable[Response]]:
+    route_label = e.path
+
+    async def endpoint(req: Request) -> Response:
+        t0 = time.perf_counter()
+        if ctx.in_flight >= ctx.p.limits.max_in_flight:
+            ctx.metrics["requests"].labels(route_label, "429").inc()
+            return error_response(
+                KernelError("overloaded", f"{ctx.in_flight} requests in flight"),
+                {"Retry-After": str(ctx.p.limits.retry_after_s)},
+            )
+        ctx.in_flight += 1
+        ctx.metrics["in_flight"].set(ctx.in_flight)
+        try:
+            resp = await _run(e, ctx, req)
+        finally:
+            ctx.in_flight -= 1
+            ctx.metrics["in_flight"].set(ctx.in_flight)
+        ctx.metrics["requests"].labels(route_label, str(resp.status_code)).inc()
+        ctx.metrics["latency"].labels(route_label).observe(time.perf_counter() - t0)
+        return resp
+
+    return endpoint
+
+
+async def _run(e: Endpoint, ctx: Ctx, req: Request) -> Response:
+    try:
+        who: Principal | None = None
+        if e.access != "public":
+            who = await run_in_threadpool(
+                ctx.auth.authenticate, req.method, req.url.path, req.url.query, dict(req.headers)
+            )
+            if who is None and e.access == "signed":
+                raise KernelError("unauthenticated", "sign the request with your SM2 certificate")
+            if who is not None and e.roles and who.role not in e.roles:
+                raise KernelError("forbidden", f"not available to the {who.role} role")
+        if not e.streamed:
+            body = bytearray()
+            cl = req.headers.get("content-length")
+            if cl is not None and cl.isdigit() and int(cl) > ctx.p.limits.max_json_bytes:
+                raise KernelError("payload-too-large", f"bodies here are at most {ctx.p.limits.max_json_bytes} bytes")
+            async for chunk in req.stream():
+                body += chunk
+                if len(body) > ctx.p.limits.max_json_bytes:
+                    raise KernelError(
+                        "payload-too-large", f"bodies here are at most {ctx.p.limits.max_json_bytes} bytes"
+                    )
+            if who is not None and sm3(bytes(body)).hex() != req.headers.get("bk-content-sm3"):
+                raise KernelError("body-digest-mismatch", "SM3 of the body differs from Bk-Content-SM3")
+            req.state.body = bytes(body)
+        return await e.handler(req, ctx, who)
+    except KernelError as exc:
+        return error_response(exc)
+    except UntrustedTimeError as exc:
+        return error_response(KernelError("untrusted-time", str(exc)))
+    except ClientDisconnect:
+        return error_response(KernelError("truncated-upload", "the client disconnected"))
+    except Exception:
+        log.exception("unhandled error on %s %s", req.method, e.path)
+        return error_response(KernelError("internal", "see the server log"))
+
+
+def _metrics(registry: CollectorRegistry) -> dict[str, Any]:
+    return {
+        "requests": Counter("bidkernel_http_requests", "HTTP requests", ["route", "status"], registry=registry),
+        "latency": Histogram("bidkernel_http_request_seconds", "Request latency", ["route"], registry=registry),
+        "in_flight": Gauge("bidkernel_http_in_flight", "Requests in flight", registry=registry),
+        "bids": Counter("bidkernel_bids_received", "Bids accepted (receipted)", registry=registry),
+        "bytes": Counter("bidkernel_bid_bytes_received", "Envelope bytes accepted", registry=registry),
+    }
+
+
+def create_kernel_app(platform: Platform, *, seal_interval_s: float = 0.2) -> Starlette:
+    """The kernel app over ``platform``: every route of :data:`ENDPOINTS` plus ``POST /tsa``."""
+    tenders = TenderService(platform)
+    registry = CollectorRegistry()
+    ctx = Ctx(platform, Authenticator(platform), tenders, IntakeService(platform, tenders), registry)
+    ctx.metrics = _metrics(registry)
+    routes: list[BaseRoute] = [Route(e.path, _wrap(e, ctx), methods=[e.method]) for e in ENDPOINTS]
+    routes += tsa_routes(platform.tsa)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async def sealer() -> None:
+            while True:
+                try:
+                    await run_in_threadpool(tenders.seal_due)
+                except UntrustedTimeError:
+                    pass
+                except Exception:
+                    log.exception("sealing failed")
+                await asyncio.sleep(seal_interval_s)
+
+        task = asyncio.create_task(sealer())
+        try:
+            yield
+        finally:
+            task.cancel()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.ctx = ctx
+    return app
+
+
+__all__ = ["ENDPOINTS", "create_kernel_app", "load_doc", "openapi_document"]
