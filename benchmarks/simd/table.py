@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Turns the output of run_anchor.sh into the Markdown table of docs/performance_simd.md.
+"""Turns the output of run_anchor.sh into the Markdown table of docs/performance.md (section "SIMD kernels (issue 4)").
 
     benchmarks/simd/run_anchor.sh 3 0.5 | tee run.txt ; python3 benchmarks/simd/table.py run.txt
 

@@ -13,6 +13,7 @@ class NativeInfo:
     build_profile: str
     cpu_features: tuple[tuple[str, bool], ...]
     portable_forced: bool
+    crypto_backends: tuple[tuple[str, str], ...] = ()
 
     def detected(self) -> list[str]:
         return [name for name, present in self.cpu_features if present]
@@ -24,4 +25,5 @@ def native_info() -> NativeInfo:
         build_profile=_native.build_profile(),
         cpu_features=tuple(_native.cpu_features()),
         portable_forced=_native.portable_forced(),
+        crypto_backends=tuple(sorted(_native.crypto_backends().items())),
     )

@@ -27,11 +27,23 @@ fn portable_forced() -> bool {
     crate::cpu::portable_forced()
 }
 
+/// Active symmetric-crypto backends, key -> name: `sm4` (bulk SM4 paths), `sm3` (single
+/// stream), `sm3_multi` (many-buffer digest).
+#[pyfunction]
+fn crypto_backends() -> std::collections::BTreeMap<&'static str, &'static str> {
+    std::collections::BTreeMap::from([
+        ("sm4", crate::sm4::active_backend()),
+        ("sm3", crate::sm3::active_backend()),
+        ("sm3_multi", crate::sm3::active_mb_backend()),
+    ])
+}
+
 fn register_info(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_function(wrap_pyfunction!(build_profile, m)?)?;
     m.add_function(wrap_pyfunction!(cpu_features, m)?)?;
     m.add_function(wrap_pyfunction!(portable_forced, m)?)?;
+    m.add_function(wrap_pyfunction!(crypto_backends, m)?)?;
     Ok(())
 }
 

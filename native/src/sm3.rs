@@ -262,8 +262,40 @@ pub fn digest_file(path: &Path) -> io::Result<[u8; DIGEST_LEN]> {
 }
 
 /// SM3 of many buffers in parallel (rayon): one digest per buffer, in order.
+///
+/// When a multi-buffer SIMD backend is active ([`crate::simd::sm3::digest_many`], AVX-512 16/32
+/// lanes or AVX2 8 lanes), the buffers are split into one group per rayon thread (at least 32 per
+/// group so the lanes stay full) and each group is hashed multi-buffer; with
+/// `BIDKERNEL_FORCE_PORTABLE=1` or without such a backend, each buffer is hashed by [`digest`].
 pub fn digest_many(bufs: &[&[u8]]) -> Vec<[u8; DIGEST_LEN]> {
+    if multi_buffer_active() && bufs.len() > 1 {
+        let threads = rayon::current_num_threads().max(1);
+        let group = bufs.len().div_ceil(threads).max(32);
+        let parts: Vec<Vec<[u8; DIGEST_LEN]>> = bufs
+            .par_chunks(group)
+            .map(crate::simd::sm3::digest_many)
+            .collect();
+        return parts.into_iter().flatten().collect();
+    }
     bufs.par_iter().map(|b| digest(b)).collect()
+}
+
+/// Whether [`digest_many`] uses a multi-buffer SIMD backend.
+pub fn multi_buffer_active() -> bool {
+    crate::simd::sm3::MbBackend::detect() != crate::simd::sm3::MbBackend::Serial
+}
+
+/// Name of the multi-buffer backend [`digest_many`] uses (`"serial"`: one buffer after another
+/// with this module's own compression function).
+pub fn active_mb_backend() -> &'static str {
+    crate::simd::sm3::active_mb_backend()
+}
+
+/// Name of the single-stream backend [`digest`] and [`Hasher`] use: this module's own scalar code
+/// (measured as fast as the SIMD-schedule single stream through the Python layer, see
+/// docs/performance.md).
+pub fn active_backend() -> &'static str {
+    "scalar"
 }
 
 /// SM3 of many files in parallel: one result per path, in order; an unreadable file gives an error

@@ -29,6 +29,12 @@ def test_version_reports_package_native_profile_and_cpu() -> None:
     detected = [n for n, p in _native.cpu_features() if p]
     feats_line = next(line for line in res.output.splitlines() if line.startswith("cpu features:"))
     assert feats_line.split(":", 1)[1].split() == (detected or ["none"])
+    backends = _native.crypto_backends()
+    assert set(backends) == {"sm4", "sm3", "sm3_multi"}
+    backends_line = next(line for line in res.output.splitlines() if line.startswith("crypto backends:"))
+    assert backends_line == "crypto backends: " + ", ".join(f"{k} {v}" for k, v in sorted(backends.items()))
+    if _native.portable_forced():
+        assert backends["sm4"] == "portable" and backends["sm3_multi"] == "serial"
 
 
 def test_help_on_every_level() -> None:

@@ -16,8 +16,10 @@ def _version_text() -> str:
     info = native_info()
     feats = " ".join(info.detected()) or "none"
     portable = " (portable path forced)" if info.portable_forced else ""
+    backends = ", ".join(f"{k} {v}" for k, v in info.crypto_backends) or "none"
     return (
         f"bidkernel {__version__}\nnative {info.version}, {info.build_profile} build{portable}\ncpu features: {feats}"
+        f"\ncrypto backends: {backends}"
     )
 
 
