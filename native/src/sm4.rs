@@ -13,10 +13,10 @@
 //!
 //! Dispatch (issue 4): when [`crate::simd::sm4`]'s runtime-detected backend is not the portable
 //! one, the bulk paths go through it — ECB blocks, CTR (one-shot, streaming, files), CBC
-//! encryption and decryption (one-shot, streaming, files; PKCS#7 and its constant-time check stay
-//! here), GCM (one-shot seal/open through `simd::sm4::gcm_*`; streaming keystream through
+//! decryption (one-shot, streaming, files; PKCS#7 and its constant-time check stay here), GCM (one-shot seal/open through `simd::sm4::gcm_*`; streaming keystream through
 //! `ctr_xor`, GHASH kept here) and the batch decrypt. The table code below is the portable path,
-//! used when `BIDKERNEL_FORCE_PORTABLE=1` or no SIMD backend exists. Outputs are byte-identical.
+//! used when `BIDKERNEL_FORCE_PORTABLE=1` or no SIMD backend exists, and always for serial CBC
+//! encryption (measured faster here). Outputs are byte-identical.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -420,15 +420,9 @@ impl CbcEncryptor {
         })
     }
 
+    // Serial by nature, and stays on the table code: through the Python API the SIMD single-block
+    // loop measured ~37 MB/s against ~47 MB/s for this loop (same run, one core; docs/performance.md).
     fn encrypt_whole(&mut self, buf: &mut [u8]) {
-        if let Some(k) = &self.cipher.fast {
-            if buf.is_empty() {
-                return;
-            }
-            fast::cbc_encrypt(k, &self.chain, buf).expect("whole blocks");
-            self.chain.copy_from_slice(&buf[buf.len() - BLOCK_LEN..]);
-            return;
-        }
         for b in buf.chunks_exact_mut(BLOCK_LEN) {
             xor_in_place(b, &self.chain);
             rounds1(&self.cipher.enc, b);
