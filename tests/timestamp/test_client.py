@@ -45,25 +45,27 @@ def test_down_tsa_falls_back_to_the_next(good_tsa: TSAEndpoint) -> None:
 
 
 def test_slow_tsa_times_out_then_falls_back(good_tsa: TSAEndpoint) -> None:
-    with serve(slow_app(3.0)) as slow_base:
+    # The slow TSA would hold the request 6 s; the 0.3 s timeout must cut it (bound left loose for a loaded CI).
+    with serve(slow_app(6.0)) as slow_base:
         slow = TSAEndpoint(slow_base + "/tsa", good_tsa.trust, name="slow")
-        client = TSAClient([slow, good_tsa], timeout=0.3, retries=0, total_timeout=5)
+        client = TSAClient([slow, good_tsa], timeout=0.3, retries=0, total_timeout=10)
         t0 = time.monotonic()
         issued = client.request(b"bid")
         elapsed = time.monotonic() - t0
-    assert issued.endpoint == "good" and elapsed < 2.0
+    assert issued.endpoint == "good" and elapsed < 4.0
 
 
 def test_all_down_raises_within_total_timeout(ca: Issued) -> None:
-    with serve(slow_app(3.0)) as slow_base:
+    with serve(slow_app(6.0)) as slow_base:
         trust = Trust([ca.cert])
         slow = TSAEndpoint(slow_base + "/tsa", trust, name="slow")
-        client = TSAClient([slow, down(trust)], timeout=0.4, retries=3, backoff=0.05, total_timeout=1.0)
+        # Without the total timeout: 4 attempts x 1 s + backoff ~ 4.4 s before the next TSA is even tried.
+        client = TSAClient([slow, down(trust)], timeout=1.0, retries=3, backoff=0.05, total_timeout=1.5)
         t0 = time.monotonic()
         with pytest.raises(TSAUnavailable) as e:
             client.stamp(b"bid")
         elapsed = time.monotonic() - t0
-    assert elapsed < 1.8
+    assert elapsed < 3.5
     assert e.value.code == "timestamp.tsa_unavailable" and "slow" in str(e.value)
 
 
