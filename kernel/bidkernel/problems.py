@@ -31,6 +31,7 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "deadline-passed": (409, "The bid deadline has passed (by the platform's trusted time)"),
     "tender-not-open": (409, "The tender is not open for bids"),
     "tender-state": (409, "The tender's state does not allow this"),
+    "too-early": (409, "Not before the opening: no bid plaintext before the opening time and the opening"),
     "bid-not-live": (409, "The bid is not live"),
     "concurrent-submission": (409, "Another submission of this bidder is being committed; retry"),
     "payload-too-large": (413, "The upload exceeds the size limit"),
@@ -45,6 +46,7 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "overloaded": (429, "Too many requests in flight; retry later"),
     "internal": (500, "Internal error"),
     "untrusted-time": (503, "The platform's trusted time is unavailable; nothing is accepted"),
+    "unavailable": (503, "A required component is not installed or configured"),
 }
 
 

@@ -208,6 +208,10 @@ class TenderService:
             tx.nonce_record(who.nonce, now)
             doc["publish_index"] = index
             tx.tender_put(_row(doc))
+            # the announcement plugins publish (公告): public fields only
+            notice = {k: doc[k] for k in ("title", "lots", "agency_org", "deadline_ms", "opening_ms", "custody")}
+            notice.update(tender_id=doc["id"], published_ms=now, log_index=index)
+            tx.outbox_add("tender.published", f"tender.published/{doc['id']}", orjson.dumps(notice), now)
 
         self.p.log.append(event, within=within)
         return doc
@@ -244,6 +248,9 @@ class TenderService:
             opening = max(doc["opening_ms"], after) if doc["opening_ms"] != before else after
             doc["opening_ms"] = opening
             tx.tender_put(_row(doc))
+            notice = {"tender_id": doc["id"], "seq": seq, "note": req["note"], "deadline_ms_before": before,
+                      "deadline_ms_after": after, "opening_ms": opening, "log_index": index}  # fmt: skip
+            tx.outbox_add("tender.amended", f"tender.amended/{doc['id']}/{seq}", orjson.dumps(notice), now)
 
         self.p.log.append(event, within=within)
         return doc

@@ -42,6 +42,9 @@ def allowed(method: str, path: str, role: str, state: str) -> bool:
         ("GET", "/bids/{bid_id}/receipt"): lambda: role in ("bidder1", "supervisor"),
         ("POST", "/bids/{bid_id}/withdraw"): lambda: role == "bidder1" and state == "open",
         ("POST", "/admin/revocations"): lambda: role == "operator",
+        ("GET", "/admin/outbox"): lambda: role in ("operator", "supervisor"),
+        ("POST", "/admin/outbox/{event_id}/replay"): lambda: role == "operator",
+        ("GET", "/admin/plugins"): lambda: role in ("operator", "supervisor"),
     }
     return rules[(method, path)]()
 
@@ -115,7 +118,7 @@ def test_every_endpoint_role_and_state(kernel: Kernel) -> None:
             bid_id = per_case[("withdraw", role, s)]
         elif path == "/tenders":
             body = None
-        url = path.replace("{tender_id}", tid).replace("{bid_id}", bid_id)
+        url = path.replace("{tender_id}", tid).replace("{bid_id}", bid_id).replace("{event_id}", "1")
         if path == "/ledger/proof/inclusion":
             url += "?index=0"
         elif path == "/ledger/proof/consistency":

@@ -57,6 +57,8 @@ class Ctx:
     registry: CollectorRegistry
     in_flight: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
+    plugins: Any = None  # bidkernel.plugins.host.PluginHost (set by create_kernel_app)
+    endpoints: list[Endpoint] = field(default_factory=list)  # kernel + plugin routes (for OpenAPI)
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ async def metrics(req: Request, ctx: Ctx, who: Principal | None) -> Response:
 
 
 async def openapi(req: Request, ctx: Ctx, who: Principal | None) -> Response:
-    return _json(openapi_document())
+    return _json(openapi_document(ctx.endpoints or None))
 
 
 async def platform_info(req: Request, ctx: Ctx, who: Principal | None) -> Response:
@@ -312,6 +314,40 @@ async def revoke(req: Request, ctx: Ctx, who: Principal | None) -> Response:
     return _json({"revoked": fp.lower()}, 201)
 
 
+async def admin_outbox(req: Request, ctx: Ctx, who: Principal | None) -> Response:
+    from bidkernel.plugins.delivery import outbox_view
+
+    state = req.query_params.get("state", "all")
+    if state not in ("all", "pending", "dead"):
+        raise KernelError("bad-request", "state: all, pending or dead")
+    after = _int_param(req, "after", False) or 0
+    limit = min(_int_param(req, "limit", False) or 100, 1000)
+    return _json(await run_in_threadpool(outbox_view, ctx.p, state=state, after_id=after, limit=limit))
+
+
+async def admin_outbox_replay(req: Request, ctx: Ctx, who: Principal | None) -> Response:
+    from bidkernel.plugins.delivery import replay
+
+    raw = str(req.path_params["event_id"])
+    if not raw.isdigit() or len(raw) > 15:
+        raise KernelError("not-found", "no such outbox event")
+    body = await _body_json(req, ctx)
+    plugin = body.get("plugin") if isinstance(body, dict) else None
+    if plugin is not None and not isinstance(plugin, str):
+        raise KernelError("bad-request", "plugin: a plugin name")
+    n = await run_in_threadpool(replay, ctx.p, int(raw), plugin)
+    return _json({"event_id": int(raw), "replayed": n}, 202 if n else 200)
+
+
+async def admin_plugins(req: Request, ctx: Ctx, who: Principal | None) -> Response:
+    host = ctx.plugins
+    return _json({
+        "plugins": [{"name": i.name, "distribution": i.distribution, "version": i.version, "hooks": list(i.hooks),
+                     "builtin": i.builtin} for i in host.info()],
+        "failures": [{"name": f.name, "error": f.error} for f in host.failures],
+    })  # fmt: skip
+
+
 ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/healthz", healthz, "Liveness and trusted-time status", "public"),
     Endpoint("GET", "/metrics", metrics, "Prometheus metrics", "public"),
@@ -342,17 +378,23 @@ ENDPOINTS: list[Endpoint] = [
              ("bidder",)),
     Endpoint("POST", "/admin/revocations", revoke, "Revoke a certificate by SM3 fingerprint", "signed",
              ("operator",)),
+    Endpoint("GET", "/admin/outbox", admin_outbox, "Outbox events and per-plugin delivery (state=all|pending|dead)",
+             "signed", ("operator", "supervisor"), params=("after", "limit")),
+    Endpoint("POST", "/admin/outbox/{event_id}/replay", admin_outbox_replay, "Replay a dead-lettered event",
+             "signed", ("operator",)),
+    Endpoint("GET", "/admin/plugins", admin_plugins, "Loaded plugins, versions, hooks, load failures", "signed",
+             ("operator", "supervisor")),
 ]  # fmt: skip
 
 
-def openapi_document() -> dict[str, Any]:
-    """OpenAPI 3.1 from :data:`ENDPOINTS` (and POST /tsa)."""
+def openapi_document(endpoints: list[Endpoint] | None = None) -> dict[str, Any]:
+    """OpenAPI 3.1 from :data:`ENDPOINTS` or the given list (kernel and plugin routes), and POST /tsa."""
     paths: dict[str, Any] = {}
     problem_ref = {"$ref": "#/components/schemas/Problem"}
-    for e in ENDPOINTS:
+    for e in ENDPOINTS if endpoints is None else endpoints:
         params = [
             {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-            for n in ("tender_id", "bid_id")
+            for n in ("tender_id", "bid_id", "event_id")
             if "{" + n + "}" in e.path
         ] + [{"name": n, "in": "query", "schema": {"type": "integer"}} for n in e.params]
         op: dict[str, Any] = {
@@ -483,13 +525,59 @@ def _metrics(registry: CollectorRegistry) -> dict[str, Any]:
     }
 
 
-def create_kernel_app(platform: Platform, *, seal_interval_s: float = 0.2) -> Starlette:
-    """The kernel app over ``platform``: every route of :data:`ENDPOINTS` plus ``POST /tsa``."""
+def _plugin_endpoint(name: str, r: Any) -> Endpoint:
+    """A plugin route as an :class:`Endpoint`: same authentication, limits and problem answers."""
+    import inspect
+
+    from bidkernel.plugins.contract import Caller, RouteCall
+
+    async def handler(req: Request, ctx: Ctx, who: Principal | None) -> Response:
+        call = RouteCall(
+            req.method, req.url.path, {k: str(v) for k, v in req.path_params.items()}, dict(req.query_params),
+            req.state.body, None if who is None else Caller(who.role, who.org, who.fp), ctx.plugins.handle(name),
+        )  # fmt: skip
+        if inspect.iscoroutinefunction(r.handler):
+            result = await r.handler(call)
+        else:
+            result = await run_in_threadpool(r.handler, call)
+            if inspect.isawaitable(result):
+                result = await result
+        status = 200
+        if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], int):
+            status, result = result
+        return _json(result, status)
+
+    words = "".join(c if c.isalnum() else " " for c in r.path).split()
+    handler.__name__ = "_".join(["plugin", name, r.method.lower(), *words])  # the OpenAPI operationId
+    return Endpoint(r.method.upper(), f"/plugins/{name}{r.path}", handler, r.summary or f"plugin {name}",
+                    r.access, tuple(r.roles))  # fmt: skip
+
+
+def create_kernel_app(
+    platform: Platform,
+    *,
+    seal_interval_s: float = 0.2,
+    plugins: Any = None,
+    delivery: Any = None,
+) -> Starlette:
+    """The kernel app over ``platform``: every route of :data:`ENDPOINTS` plus ``POST /tsa``, the routes of
+    the plugins (``plugins``, a :class:`~bidkernel.plugins.host.PluginHost`; by default the entry-point
+    plugins the environment allows) under ``/plugins/<name>/``, and the outbox deliverer in the background
+    (``delivery``, a :class:`~bidkernel.plugins.delivery.DeliveryPolicy`)."""
+    from bidkernel.plugins.delivery import Deliverer
+    from bidkernel.plugins.host import load_plugins
+
     tenders = TenderService(platform)
     registry = CollectorRegistry()
     ctx = Ctx(platform, Authenticator(platform), tenders, IntakeService(platform, tenders), registry)
     ctx.metrics = _metrics(registry)
-    routes: list[BaseRoute] = [Route(e.path, _wrap(e, ctx), methods=[e.method]) for e in ENDPOINTS]
+    host = plugins if plugins is not None else load_plugins(data=platform.data)
+    host.attach(platform)
+    ctx.plugins = host
+    deliverer = Deliverer(platform, host, policy=delivery)
+    endpoints = ENDPOINTS + [_plugin_endpoint(n, r) for n, r in host.routes()]
+    ctx.endpoints = endpoints
+    routes: list[BaseRoute] = [Route(e.path, _wrap(e, ctx), methods=[e.method]) for e in endpoints]
     routes += tsa_routes(platform.tsa)
 
     @contextlib.asynccontextmanager
@@ -505,13 +593,18 @@ def create_kernel_app(platform: Platform, *, seal_interval_s: float = 0.2) -> St
                 await asyncio.sleep(seal_interval_s)
 
         task = asyncio.create_task(sealer())
+        # plugins get events from the outbox here, off every request path (a plugin never delays a bid)
+        delivering = asyncio.create_task(deliverer.run())
         try:
             yield
         finally:
             task.cancel()
+            delivering.cancel()
+            deliverer.close()
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.ctx = ctx
+    app.state.deliverer = deliverer
     return app
 
 

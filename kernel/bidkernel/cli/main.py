@@ -54,6 +54,8 @@ _COMMANDS: list[tuple[str, str]] = [
     ("bidkernel.cli.intake", "serve"),
     ("bidkernel.cli.intake", "bid_group"),
     ("bidkernel.cli.intake", "receipt_group"),
+    ("bidkernel.cli.plugins", "plugins_cmd"),
+    ("bidkernel.cli.plugins", "outbox_group"),
 ]
 
 
@@ -62,6 +64,9 @@ def build_cli() -> click.Group:
 
     for module, attr in _COMMANDS:
         cli.add_command(getattr(importlib.import_module(module), attr))
+    from bidkernel.cli.plugins import add_plugin_commands
+
+    add_plugin_commands(cli)  # `bidkernel <plugin> ...`, after the kernel's own (which win a name clash)
     return cli
 
 

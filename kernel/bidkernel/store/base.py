@@ -108,6 +108,32 @@ class BidRow:
     manifest: bytes
 
 
+@dataclass(frozen=True)
+class OutboxRow:
+    """One outbox event: ``key`` is its idempotency key; ``delivered_ms`` is set once every plugin
+    that implements its hook has it (done or dead-lettered)."""
+
+    id: int
+    kind: str
+    key: str
+    payload: bytes
+    created_ms: int
+    delivered_ms: int | None
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    """Delivery of one outbox event to one plugin: ``state`` is ``retry``, ``done`` or ``dead``."""
+
+    event_id: int
+    plugin: str
+    state: str
+    attempts: int
+    next_ms: int
+    last_error: str
+    updated_ms: int
+
+
 class KernelReads(ABC):
     """Read access to the kernel's tables: tenders, bids, blob references, certificates, revocations, outbox."""
 
@@ -148,6 +174,28 @@ class KernelReads(ABC):
     @abstractmethod
     def outbox_pending(self, limit: int = 100) -> list[tuple[int, str, str, bytes]]:
         """Undelivered outbox events as ``(id, kind, idempotency key, payload)``, oldest first."""
+
+    # --- plugin delivery (issue 9): per-plugin delivery state, dead letters, plugin storage --------
+    @abstractmethod
+    def outbox_list(self, *, after_id: int = 0, limit: int = 100) -> list[OutboxRow]:
+        """Outbox events (delivered or not) with ``id > after_id``, oldest first."""
+
+    @abstractmethod
+    def outbox_get(self, event_id: int) -> OutboxRow | None: ...
+
+    @abstractmethod
+    def delivery_states(self, event_ids: Sequence[int]) -> dict[int, dict[str, DeliveryRow]]:
+        """Per event id, per plugin name: the recorded delivery state (absent = never attempted)."""
+
+    @abstractmethod
+    def deliveries_dead(self, limit: int = 1000) -> list[DeliveryRow]:
+        """Dead-lettered deliveries, oldest event first."""
+
+    @abstractmethod
+    def plugin_kv_get(self, plugin: str, key: str) -> bytes | None: ...
+
+    @abstractmethod
+    def plugin_kv_keys(self, plugin: str, prefix: str = "") -> list[str]: ...
 
 
 class Transaction(LedgerReads, KernelReads):
@@ -202,6 +250,21 @@ class Transaction(LedgerReads, KernelReads):
     @abstractmethod
     def ledger_add_checkpoint(self, size: int, root: bytes, time_ms: int, note: str) -> StoredCheckpoint:
         """Store a signed checkpoint; returns it with its ``seq``."""
+
+    @abstractmethod
+    def delivery_put(self, row: DeliveryRow) -> None:
+        """Insert or replace the delivery state of one (event, plugin)."""
+
+    @abstractmethod
+    def delivery_replay(self, event_id: int, plugin: str | None) -> int:
+        """Reset dead deliveries of ``event_id`` (one plugin's, or all) to pending and mark the event
+        undelivered again; returns how many were reset."""
+
+    @abstractmethod
+    def plugin_kv_put(self, plugin: str, key: str, value: bytes) -> None: ...
+
+    @abstractmethod
+    def plugin_kv_delete(self, plugin: str, key: str) -> None: ...
 
 
 class DuplicateError(StoreError):

@@ -18,8 +18,10 @@ from pathlib import Path
 
 from bidkernel.store.base import (
     BidRow,
+    DeliveryRow,
     DuplicateError,
     NodeId,
+    OutboxRow,
     Reader,
     Store,
     StoredCheckpoint,
@@ -120,6 +122,24 @@ CREATE TRIGGER IF NOT EXISTS ledger_checkpoints_append_only_u BEFORE UPDATE ON l
     BEGIN SELECT RAISE(ABORT, 'ledger_checkpoints is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS ledger_checkpoints_append_only_d BEFORE DELETE ON ledger_checkpoints
     BEGIN SELECT RAISE(ABORT, 'ledger_checkpoints is append-only'); END;
+CREATE TABLE IF NOT EXISTS outbox_deliveries (
+    event_id   INTEGER NOT NULL REFERENCES outbox(id),
+    plugin     TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    attempts   INTEGER NOT NULL,
+    next_ms    INTEGER NOT NULL,
+    last_error TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    PRIMARY KEY (event_id, plugin)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS outbox_deliveries_dead ON outbox_deliveries(state, event_id);
+CREATE INDEX IF NOT EXISTS outbox_undelivered ON outbox(delivered_ms, id);
+CREATE TABLE IF NOT EXISTS plugin_kv (
+    plugin TEXT NOT NULL,
+    key    TEXT NOT NULL,
+    value  BLOB NOT NULL,
+    PRIMARY KEY (plugin, key)
+) WITHOUT ROWID;
 """
 
 
@@ -232,6 +252,18 @@ def _tender(r: Sequence[object]) -> TenderRow:
     return TenderRow(str(r[0]), str(r[1]), str(r[2]), int(r[3]), bool(r[4]), _blob(r[5], "a tender document"))  # type: ignore[call-overload]
 
 
+_DELIVERY_COLS = "event_id, plugin, state, attempts, next_ms, last_error, updated_ms"
+
+
+def _outbox(r: Sequence[object]) -> OutboxRow:
+    return OutboxRow(int(r[0]), str(r[1]), str(r[2]), _blob(r[3], "an outbox payload"), int(r[4]),  # type: ignore[call-overload]
+                     None if r[5] is None else int(r[5]))  # type: ignore[call-overload]  # fmt: skip
+
+
+def _delivery(r: Sequence[object]) -> DeliveryRow:
+    return DeliveryRow(int(r[0]), str(r[1]), str(r[2]), int(r[3]), int(r[4]), str(r[5]), int(r[6]))  # type: ignore[call-overload]
+
+
 class _SQLiteKernelReads:
     _conn: sqlite3.Connection
 
@@ -287,6 +319,46 @@ class _SQLiteKernelReads:
             "SELECT id, kind, key, payload FROM outbox WHERE delivered_ms IS NULL ORDER BY id LIMIT ?", (limit,)
         )
         return [(int(a), str(b), str(c), _blob(d, "an outbox payload")) for a, b, c, d in rows]
+
+    def outbox_list(self, *, after_id: int = 0, limit: int = 100) -> list[OutboxRow]:
+        rows = self._conn.execute(
+            "SELECT id, kind, key, payload, created_ms, delivered_ms FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
+            (after_id, limit),
+        )
+        return [_outbox(r) for r in rows]
+
+    def outbox_get(self, event_id: int) -> OutboxRow | None:
+        row = self._conn.execute(
+            "SELECT id, kind, key, payload, created_ms, delivered_ms FROM outbox WHERE id = ?", (event_id,)
+        ).fetchone()
+        return None if row is None else _outbox(row)
+
+    def delivery_states(self, event_ids: Sequence[int]) -> dict[int, dict[str, DeliveryRow]]:
+        out: dict[int, dict[str, DeliveryRow]] = {}
+        q = f"SELECT {_DELIVERY_COLS} FROM outbox_deliveries WHERE event_id = ?"  # noqa: S608
+        for i in event_ids:
+            for r in self._conn.execute(q, (i,)):
+                d = _delivery(r)
+                out.setdefault(d.event_id, {})[d.plugin] = d
+        return out
+
+    def deliveries_dead(self, limit: int = 1000) -> list[DeliveryRow]:
+        rows = self._conn.execute(
+            f"SELECT {_DELIVERY_COLS} FROM outbox_deliveries WHERE state = 'dead' ORDER BY event_id, plugin LIMIT ?",  # noqa: S608
+            (limit,),
+        )
+        return [_delivery(r) for r in rows]
+
+    def plugin_kv_get(self, plugin: str, key: str) -> bytes | None:
+        row = self._conn.execute("SELECT value FROM plugin_kv WHERE plugin = ? AND key = ?", (plugin, key)).fetchone()
+        return None if row is None else _blob(row[0], "a plugin value")
+
+    def plugin_kv_keys(self, plugin: str, prefix: str = "") -> list[str]:
+        rows = self._conn.execute(
+            "SELECT key FROM plugin_kv WHERE plugin = ? AND substr(key, 1, ?) = ? ORDER BY key",
+            (plugin, len(prefix), prefix),
+        )
+        return [str(r[0]) for r in rows]
 
 
 class SQLiteReader(_SQLiteLedgerReads, _SQLiteKernelReads, Reader):
@@ -385,6 +457,38 @@ class SQLiteTransaction(_SQLiteLedgerReads, _SQLiteKernelReads, Transaction):
 
     def outbox_delivered(self, ids: Sequence[int], time_ms: int) -> None:
         self._conn.executemany("UPDATE outbox SET delivered_ms = ? WHERE id = ?", ((time_ms, i) for i in ids))
+
+    def delivery_put(self, row: DeliveryRow) -> None:
+        self._conn.execute(
+            f"INSERT OR REPLACE INTO outbox_deliveries({_DELIVERY_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+            (row.event_id, row.plugin, row.state, row.attempts, row.next_ms, row.last_error, row.updated_ms),
+        )
+
+    def delivery_replay(self, event_id: int, plugin: str | None) -> int:
+        if plugin is None:
+            cur = self._conn.execute(
+                "UPDATE outbox_deliveries SET state = 'retry', attempts = 0, next_ms = 0 "
+                "WHERE event_id = ? AND state = 'dead'",
+                (event_id,),
+            )
+        else:
+            cur = self._conn.execute(
+                "UPDATE outbox_deliveries SET state = 'retry', attempts = 0, next_ms = 0 "
+                "WHERE event_id = ? AND plugin = ? AND state = 'dead'",
+                (event_id, plugin),
+            )
+        n = int(cur.rowcount)
+        if n:
+            self._conn.execute("UPDATE outbox SET delivered_ms = NULL WHERE id = ?", (event_id,))
+        return n
+
+    def plugin_kv_put(self, plugin: str, key: str, value: bytes) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO plugin_kv(plugin, key, value) VALUES (?, ?, ?)", (plugin, key, value)
+        )
+
+    def plugin_kv_delete(self, plugin: str, key: str) -> None:
+        self._conn.execute("DELETE FROM plugin_kv WHERE plugin = ? AND key = ?", (plugin, key))
 
 
 class SQLiteStore(Store):

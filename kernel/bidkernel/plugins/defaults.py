@@ -1,0 +1,99 @@
+"""The kernel's own providers, registered as the built-in plugin ``kernel`` with ``trylast`` so that any
+installed plugin returning a provider wins (DESIGN §4: "Kernel defaults are built-in plugins")."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from bidkernel.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from bidkernel.crypto.ca import Issued
+    from bidkernel.platform import Platform
+    from bidkernel.plugins.contract import KernelConfig
+    from bidkernel.store.blobs import BlobStore as LocalBlobs
+    from bidkernel.timestamp.tsa import TimeStampAuthority
+
+log = logging.getLogger("bidkernel.notices")
+
+
+class PlatformKeyCustody:
+    """The platform key as a file under ``DATA/pki`` (the embedded default; an HSM plugin replaces it)."""
+
+    def __init__(self, issued: Issued) -> None:
+        self._issued = issued
+
+    def sign(self, message: bytes) -> bytes:
+        from bidkernel.crypto import sm2
+
+        return sm2.sign(self._issued.key, message, id=sm2.DEFAULT_ID, fmt="der")
+
+    def certificate_pem(self) -> bytes:
+        return self._issued.certificate.to_pem()
+
+    def __repr__(self) -> str:
+        return "PlatformKeyCustody(<file key>)"
+
+
+class EmbeddedTimestamps:
+    """The kernel's embedded RFC 3161 TSA."""
+
+    def __init__(self, tsa: TimeStampAuthority) -> None:
+        self._tsa = tsa
+
+    def stamp(self, data: bytes) -> bytes:
+        return self._tsa.stamp(data)
+
+
+class LocalBlobStore:
+    """The content-addressed files under ``DATA/blobs``."""
+
+    def __init__(self, blobs: LocalBlobs) -> None:
+        self._blobs = blobs
+
+    def exists(self, sm3_hex: str) -> bool:
+        return self._blobs.exists(sm3_hex)
+
+    def open(self, sm3_hex: str) -> BinaryIO:
+        return open(self._blobs.path(sm3_hex), "rb")
+
+
+class FileNotifier:
+    """Appends each notice as a JSON line to ``DATA/notices.jsonl`` (and the log): the embedded default
+    that an SMS or e-mail plugin replaces."""
+
+    def __init__(self, platform: Platform) -> None:
+        self._path = platform.data / "notices.jsonl"
+        self._lock = threading.Lock()
+
+    def notify(self, recipient: str, subject: str, body: str) -> None:
+        line = json.dumps({"recipient": recipient, "subject": subject, "body": body}, ensure_ascii=False)
+        with self._lock, open(self._path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+        log.info("notice to %s: %s", recipient, subject)
+
+
+class KernelDefaults:
+    """Built-in plugin ``kernel``: answers the provider hooks from the platform (once attached)."""
+
+    def __init__(self) -> None:
+        self.platform: Platform | None = None
+
+    @hookimpl(trylast=True)
+    def bidkernel_timestamp_source(self, config: KernelConfig) -> Any:
+        return None if self.platform is None else EmbeddedTimestamps(self.platform.tsa)
+
+    @hookimpl(trylast=True)
+    def bidkernel_key_custody(self, config: KernelConfig) -> Any:
+        return None if self.platform is None else PlatformKeyCustody(self.platform.pki.platform)
+
+    @hookimpl(trylast=True)
+    def bidkernel_blob_store(self, config: KernelConfig) -> Any:
+        return None if self.platform is None else LocalBlobStore(self.platform.blobs)
+
+    @hookimpl(trylast=True)
+    def bidkernel_notifier(self, config: KernelConfig) -> Any:
+        return None if self.platform is None else FileNotifier(self.platform)

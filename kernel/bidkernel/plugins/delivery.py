@@ -1,0 +1,240 @@
+"""Durable outbox delivery: lifecycle events reach plugins after commit, at least once.
+
+The state change and its outbox row commit in one transaction (intake, tenders, opening). This
+deliverer runs beside the server on its event loop, never on a request: it reads undelivered rows in
+id (commit) order and calls, per plugin, the hook the event's kind maps to
+(:data:`bidkernel.hookspecs.EVENT_HOOKS`) with an :class:`OutboxEvent` carrying the row's idempotency
+key. Per (event, plugin) it records the outcome in ``outbox_deliveries``:
+
+* success — ``done``;
+* an exception or a timeout (each call has one) — ``retry`` with ``attempts + 1`` and the next try
+  ``base * 2**(attempts-1)`` ms later (capped); after ``max_attempts`` — ``dead`` (the dead letter an
+  operator lists with ``bidkernel outbox dead`` / ``GET /admin/outbox?state=dead`` and replays).
+
+An event is marked delivered once every implementing plugin has it ``done`` or ``dead``. While a plugin
+has an event waiting for a retry, its later events wait too (per-plugin order). A crash between a call
+and its record means the call is repeated after restart: at least once, never lost.
+
+Sync hooks run in a bounded thread pool (a hung one keeps its thread; the timeout frees the deliverer),
+``async`` hooks on the loop (cancelled on timeout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from bidkernel.hookspecs import EVENT_HOOKS
+from bidkernel.plugins.contract import OutboxEvent
+from bidkernel.plugins.handles import event_payload
+from bidkernel.store.base import DeliveryRow, OutboxRow
+
+if TYPE_CHECKING:
+    from bidkernel.platform import Platform
+    from bidkernel.plugins.host import PluginHost
+
+log = logging.getLogger("bidkernel.outbox")
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    timeout_s: float = 10.0
+    max_attempts: int = 8
+    backoff_base_ms: int = 500
+    backoff_max_ms: int = 10 * 60 * 1000
+    batch: int = 200
+    poll_s: float = 0.2
+    threads: int = 8
+
+    def backoff_ms(self, attempts: int) -> int:
+        return int(min(self.backoff_max_ms, self.backoff_base_ms * 2 ** max(0, attempts - 1)))
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Deliverer:
+    """Delivers the outbox of ``platform`` to the plugins of ``host``. Drive it with :meth:`run` (the
+    server's background task) or call :meth:`deliver_once` (tests, ``bidkernel outbox deliver``)."""
+
+    def __init__(
+        self,
+        platform: Platform,
+        host: PluginHost,
+        *,
+        policy: DeliveryPolicy | None = None,
+        now_ms: Callable[[], int] = _wall_ms,
+    ) -> None:
+        self.p = platform
+        self.host = host
+        self.policy = policy or DeliveryPolicy()
+        self.now_ms = now_ms
+        self._pool = concurrent.futures.ThreadPoolExecutor(self.policy.threads, thread_name_prefix="bk-plugin")
+        self._wake: asyncio.Event | None = None
+        self.rounds = 0
+
+    def wake(self) -> None:
+        """Ask the running loop to look at the outbox now (thread-safe is not needed: same loop)."""
+        if self._wake is not None:
+            self._wake.set()
+
+    async def run(self) -> None:
+        """Deliver until cancelled."""
+        self._wake = asyncio.Event()
+        while True:
+            try:
+                await self.deliver_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox delivery round failed; retrying")
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.policy.poll_s)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def deliver_once(self) -> int:
+        """One pass over the undelivered events; returns how many calls were made."""
+        loop = asyncio.get_running_loop()
+        pending = await loop.run_in_executor(None, self._pending)
+        self.rounds += 1
+        if not pending:
+            return 0
+        rows, states = pending
+        blocked: set[str] = set()
+        calls = 0
+        for row in rows:
+            hook = EVENT_HOOKS.get(row.kind)
+            impls = self.host.event_impls(hook) if hook is not None else []
+            known = dict(states.get(row.id, {}))
+            now = self.now_ms()
+            todo: list[tuple[str, Callable[..., Any], int]] = []
+            for name, fn in impls:
+                st = known.get(name)
+                if st is not None and st.state in ("done", "dead"):
+                    continue
+                if name in blocked or (st is not None and st.next_ms > now):
+                    blocked.add(name)  # per-plugin order: nothing later overtakes a waiting event
+                    continue
+                todo.append((name, fn, (st.attempts if st else 0) + 1))
+            if todo:
+                try:
+                    data = event_payload(row.payload)
+                except ValueError:
+                    data = {}
+                results = await asyncio.gather(
+                    *(self._call(fn, OutboxEvent(row.id, row.kind, row.key, row.created_ms, data, attempt), name)
+                      for name, fn, attempt in todo)
+                )  # fmt: skip
+                calls += len(todo)
+                now = self.now_ms()
+                records = []
+                for (name, _fn, attempt), err in zip(todo, results, strict=True):
+                    if err is None:
+                        rec = DeliveryRow(row.id, name, "done", attempt, 0, "", now)
+                    else:
+                        dead = attempt >= self.policy.max_attempts
+                        if dead:
+                            log.error("outbox event %s (%s) dead-lettered for plugin %s", row.id, row.key, name)
+                        else:
+                            blocked.add(name)
+                        rec = DeliveryRow(row.id, name, "dead" if dead else "retry", attempt,
+                                          now + self.policy.backoff_ms(attempt), err[:500], now)  # fmt: skip
+                    records.append(rec)
+                    known[name] = rec
+            else:
+                records = []
+            final = all((s := known.get(n)) is not None and s.state in ("done", "dead") for n, _ in impls)
+            if records or final:
+                await loop.run_in_executor(None, self._record, records, row.id if final else None)
+        return calls
+
+    def _pending(self) -> tuple[list[OutboxRow], dict[int, dict[str, DeliveryRow]]] | None:
+        with self.p.store.reader() as r:
+            ids = [x[0] for x in r.outbox_pending(self.policy.batch)]
+            if not ids:
+                return None
+            rows = [x for x in (r.outbox_get(i) for i in ids) if x is not None]
+            return rows, r.delivery_states(ids)
+
+    def _record(self, records: list[DeliveryRow], delivered: int | None) -> None:
+        with self.p.store.transaction() as tx:
+            for rec in records:
+                tx.delivery_put(rec)
+            if delivered is not None:
+                tx.outbox_delivered([delivered], self.now_ms())
+
+    async def _call(self, fn: Callable[..., Any], event: OutboxEvent, name: str) -> str | None:
+        """Run one hook implementation; ``None`` on success, else a short error text (never the payload)."""
+        kernel = self.host.handle(name)
+        loop = asyncio.get_running_loop()
+        timeout = self.policy.timeout_s
+        try:
+            if inspect.iscoroutinefunction(fn):
+                await asyncio.wait_for(fn(event=event, kernel=kernel), timeout)
+            else:
+                t0 = loop.time()
+                fut = loop.run_in_executor(self._pool, lambda: fn(event=event, kernel=kernel))
+                result = await asyncio.wait_for(fut, timeout)
+                if inspect.isawaitable(result):
+                    await asyncio.wait_for(result, max(0.001, timeout - (loop.time() - t0)))
+            return None
+        except TimeoutError:
+            return f"timed out after {timeout:g} s"
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("plugin %s failed on outbox event %s (%s): %s", name, event.id, event.key,
+                        type(exc).__name__)  # fmt: skip
+            return f"{type(exc).__name__}: {exc}"
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+# --- operator views ---------------------------------------------------------------------------------
+def outbox_view(platform: Platform, *, state: str = "all", after_id: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+    """Outbox events with their per-plugin delivery states (``state``: all, pending, dead)."""
+    with platform.store.reader() as r:
+        if state == "dead":
+            dead = r.deliveries_dead(limit)
+            ids = sorted({d.event_id for d in dead if d.event_id > after_id})
+            rows = [x for x in (r.outbox_get(i) for i in ids) if x is not None]
+        else:
+            rows = r.outbox_list(after_id=after_id, limit=limit)
+            if state == "pending":
+                rows = [x for x in rows if x.delivered_ms is None]
+        states = r.delivery_states([x.id for x in rows])
+    out = []
+    for x in rows:
+        out.append({
+            "id": x.id,
+            "kind": x.kind,
+            "key": x.key,
+            "created_ms": x.created_ms,
+            "delivered_ms": x.delivered_ms,
+            "deliveries": [
+                {"plugin": d.plugin, "state": d.state, "attempts": d.attempts, "next_ms": d.next_ms,
+                 "last_error": d.last_error}
+                for d in sorted(states.get(x.id, {}).values(), key=lambda d: d.plugin)
+            ],
+        })  # fmt: skip
+    return out
+
+
+def replay(platform: Platform, event_id: int, plugin: str | None = None) -> int:
+    """Put dead-lettered deliveries of ``event_id`` back in line; returns how many were reset."""
+    with platform.store.transaction() as tx:
+        if tx.outbox_get(event_id) is None:
+            from bidkernel.problems import KernelError
+
+            raise KernelError("not-found", f"no outbox event {event_id}")
+        return tx.delivery_replay(event_id, plugin)
