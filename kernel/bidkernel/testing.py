@@ -112,11 +112,16 @@ class RunningKernel:
     def tender(self, agency: str = "agency-a", *, seconds: float = 600, publish: bool = True) -> dict[str, Any]:
         c = self.client(agency, "agency")
         dl = self.now() + dt.timedelta(seconds=seconds)
-        t = c.call("POST", "/tenders", {
-            "title": "Road works lot 1", "deadline": dl.isoformat(),
-            "lots": [{"id": "1", "name": "Lot 1"}],
-            "opening_certificates": [self.opening_cert().certificate.to_pem().decode()],
-        })  # fmt: skip
+        t = c.call(
+            "POST",
+            "/tenders",
+            {
+                "title": "Road works lot 1",
+                "deadline": dl.isoformat(),
+                "lots": [{"id": "1", "name": "Lot 1"}],
+                "opening_certificates": [self.opening_cert().certificate.to_pem().decode()],
+            },
+        )
         if publish:
             t = c.call("POST", f"/tenders/{t['id']}/publish")
         return dict(t)
@@ -132,9 +137,15 @@ class RunningKernel:
         d.mkdir()
         (d / "summary.json").write_text(f'{{"bidder": "{bidder}", "price": 1000}}')
         (d / "tech.bin").write_bytes(os.urandom(size))
-        seal_package(d / "pkg", tender_id=tender_id, opening_certificates=[self.opening_cert().certificate],
-                     summary=d / "summary.json", files=[("technical", d / "tech.bin")], key=i.key,
-                     cert=i.certificate)  # fmt: skip
+        seal_package(
+            d / "pkg",
+            tender_id=tender_id,
+            opening_certificates=[self.opening_cert().certificate],
+            summary=d / "summary.json",
+            files=[("technical", d / "tech.bin")],
+            key=i.key,
+            cert=i.certificate,
+        )
         return Package.load(d / "pkg")
 
     def submit(self, bidder: str, tender_id: str) -> dict[str, Any]:

@@ -23,14 +23,15 @@ FIXTURES = Path(__file__).parent / "fixtures"
 @pytest.fixture(scope="session")
 def recorder_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     base = tmp_path_factory.mktemp("recorder")
-    src = base / "src"
-    shutil.copytree(FIXTURES / "bk_recorder", src)
     site = base / "site"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-input",
-         "--target", str(site), str(src)],
-        check=True, env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
-    )  # fmt: skip
+    for dist in ("bk_recorder", "bk_broken"):
+        src = base / dist
+        shutil.copytree(FIXTURES / dist, src)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-input",
+             "--target", str(site), str(src)],
+            check=True, env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+        )  # fmt: skip
     sys.path.insert(0, str(site))
     importlib.invalidate_caches()
     try:
@@ -38,4 +39,5 @@ def recorder_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     finally:
         sys.path.remove(str(site))
         sys.modules.pop("bidkernel_recorder", None)
+        sys.modules.pop("bidkernel_broken", None)
         importlib.invalidate_caches()

@@ -41,8 +41,10 @@ def test_discovered_through_its_entry_point(recorder_site: Path) -> None:
 def test_deny_list_and_allow_list(recorder_site: Path) -> None:
     assert "recorder" not in load_plugins(env={"BIDKERNEL_PLUGINS_DENY": "recorder"}).names()
     assert "recorder" not in load_plugins(env={"BIDKERNEL_PLUGINS_ALLOW": "none"}).names()
-    assert "recorder" not in load_plugins(env={"BIDKERNEL_PLUGINS_ALLOW": "recorder",
-                                                "BIDKERNEL_PLUGINS_DENY": "recorder"}).names()  # fmt: skip
+    assert (
+        "recorder"
+        not in load_plugins(env={"BIDKERNEL_PLUGINS_ALLOW": "recorder", "BIDKERNEL_PLUGINS_DENY": "recorder"}).names()
+    )
     assert "recorder" in load_plugins(env={"BIDKERNEL_PLUGINS_ALLOW": "other,recorder"}).names()
 
 
@@ -50,11 +52,26 @@ def _write_opening_events(k: RunningKernel, tender_id: str, opened: list[str], f
     """The outbox rows the opening recipe writes (its issue builds the recipe; the contract is fixed here)."""
     now = k.platform.now_ms()
     with k.platform.store.transaction() as tx:
-        tx.outbox_add("opening.bid_failed", f"opening.bid_failed/{failed}", orjson.dumps(
-            {"tender_id": tender_id, "bid_id": failed, "cause": "digest-mismatch", "code": 2,
-             "attribution": "bidder"}), now)  # fmt: skip
-        tx.outbox_add("opening.opened", f"opening.opened/{tender_id}", orjson.dumps(
-            {"tender_id": tender_id, "record_index": 7, "opened": opened, "failed": [failed]}), now)  # fmt: skip
+        tx.outbox_add(
+            "opening.bid_failed",
+            f"opening.bid_failed/{failed}",
+            orjson.dumps(
+                {
+                    "tender_id": tender_id,
+                    "bid_id": failed,
+                    "cause": "digest-mismatch",
+                    "code": 2,
+                    "attribution": "bidder",
+                }
+            ),
+            now,
+        )
+        tx.outbox_add(
+            "opening.opened",
+            f"opening.opened/{tender_id}",
+            orjson.dumps({"tender_id": tender_id, "record_index": 7, "opened": opened, "failed": [failed]}),
+            now,
+        )
 
 
 def test_hooks_fire_in_lifecycle_order(kernel: RunningKernel) -> None:
@@ -84,8 +101,10 @@ def test_hooks_fire_in_lifecycle_order(kernel: RunningKernel) -> None:
         "bidkernel_bid_failed_to_open",
         "bidkernel_bids_opened",
     ]
-    assert [s["key"] for s in seen][2:4] == [f"bid.received/{r1['body']['bid_id']}",
-                                             f"bid.replaced/{r2['body']['bid_id']}"]  # fmt: skip
+    assert [s["key"] for s in seen][2:4] == [
+        f"bid.received/{r1['body']['bid_id']}",
+        f"bid.replaced/{r2['body']['bid_id']}",
+    ]
     # its ledger event type is in the transparency log, once per received bid (not per delivery)
     kinds = k.ledger_kinds()
     assert kinds.count("plugin.recorder.noted") == 2
@@ -112,8 +131,13 @@ def test_cli_command_and_plugins_listing(kernel: RunningKernel, recorder_site: P
     kernel.stop()
     env = subprocess_env(recorder_site, **ALLOW)
     bk = [sys.executable, "-c", "from bidkernel.cli.main import main; main()"]
-    out = subprocess.run([*bk, "recorder", "seen", "--data", str(kernel.platform.data)], env=env,
-                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    out = subprocess.run(
+        [*bk, "recorder", "seen", "--data", str(kernel.platform.data)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert f"bidkernel_tender_published tender.published/{t['id']}" in out
     listing = subprocess.run([*bk, "plugins", "--json"], env=env, capture_output=True, text=True, check=True).stdout
     doc = orjson.loads(listing)
@@ -123,6 +147,10 @@ def test_cli_command_and_plugins_listing(kernel: RunningKernel, recorder_site: P
     helped = subprocess.run([*bk, "recorder", "--help"], env=env, capture_output=True, text=True, check=True).stdout
     assert "bidkernel-recorder 1.2.3" in helped and "seen" in helped
     # denied: the command is gone, the CLI still works
-    denied = subprocess.run([*bk, "recorder", "seen", "--data", "x"], capture_output=True, text=True,
-                            env=subprocess_env(recorder_site, BIDKERNEL_PLUGINS_DENY="recorder"))  # fmt: skip
+    denied = subprocess.run(
+        [*bk, "recorder", "seen", "--data", "x"],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(recorder_site, BIDKERNEL_PLUGINS_DENY="recorder"),
+    )
     assert denied.returncode == 2 and "No such command 'recorder'" in denied.stderr

@@ -15,16 +15,17 @@ An event is marked delivered once every implementing plugin has it ``done`` or `
 has an event waiting for a retry, its later events wait too (per-plugin order). A crash between a call
 and its record means the call is repeated after restart: at least once, never lost.
 
-Sync hooks run in a bounded thread pool (a hung one keeps its thread; the timeout frees the deliverer),
-``async`` hooks on the loop (cancelled on timeout).
+Sync hooks run in daemon threads, at most ``threads`` still-running calls per plugin (a hung call keeps
+its thread; the timeout frees the deliverer); ``async`` hooks run on the loop and are cancelled at their
+timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import inspect
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -76,7 +77,8 @@ class Deliverer:
         self.host = host
         self.policy = policy or DeliveryPolicy()
         self.now_ms = now_ms
-        self._pool = concurrent.futures.ThreadPoolExecutor(self.policy.threads, thread_name_prefix="bk-plugin")
+        self._busy: dict[str, int] = {}
+        self._busy_lock = threading.Lock()
         self._wake: asyncio.Event | None = None
         self.rounds = 0
 
@@ -182,8 +184,7 @@ class Deliverer:
                 await asyncio.wait_for(fn(event=event, kernel=kernel), timeout)
             else:
                 t0 = loop.time()
-                fut = loop.run_in_executor(self._pool, lambda: fn(event=event, kernel=kernel))
-                result = await asyncio.wait_for(fut, timeout)
+                result = await asyncio.wait_for(self._in_thread(name, lambda: fn(event=event, kernel=kernel)), timeout)
                 if inspect.isawaitable(result):
                     await asyncio.wait_for(result, max(0.001, timeout - (loop.time() - t0)))
             return None
@@ -196,8 +197,47 @@ class Deliverer:
                         type(exc).__name__)  # fmt: skip
             return f"{type(exc).__name__}: {exc}"
 
+    def _in_thread(self, name: str, call: Callable[[], Any]) -> asyncio.Future[Any]:
+        """Run a sync hook in a daemon thread (a hung plugin must not keep the process from exiting).
+        A plugin with ``threads`` calls still running after their timeout gets no new thread: the call
+        fails at once (and counts as an attempt), so a hanging plugin cannot exhaust the process."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        with self._busy_lock:
+            if self._busy.get(name, 0) >= self.policy.threads:
+                fut.set_exception(RuntimeError(f"{self.policy.threads} earlier calls of this plugin still hang"))
+                return fut
+            self._busy[name] = self._busy.get(name, 0) + 1
+
+        def settle(result: Any, exc: BaseException | None) -> None:
+            if fut.done():
+                return
+            if exc is not None:
+                fut.set_exception(exc)
+            else:
+                fut.set_result(result)
+
+        def run() -> None:
+            result: Any = None
+            exc: BaseException | None = None
+            try:
+                result = call()
+            except BaseException as e:  # delivered to the awaiting coroutine, never swallowed
+                # SystemExit/KeyboardInterrupt from a plugin thread must not stop the deliverer
+                exc = e if isinstance(e, Exception) else RuntimeError(f"the hook raised {type(e).__name__}")
+            finally:
+                with self._busy_lock:
+                    self._busy[name] -= 1
+            try:
+                loop.call_soon_threadsafe(settle, result, exc)
+            except RuntimeError:  # the loop closed meanwhile (shutdown): nobody waits any more
+                pass
+
+        threading.Thread(target=run, name=f"bk-plugin-{name}", daemon=True).start()
+        return fut
+
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Nothing to release: hook threads are daemons, and the loop task is cancelled by its owner."""
 
 
 # --- operator views ---------------------------------------------------------------------------------
