@@ -561,17 +561,18 @@ def create_kernel_app(
     delivery: Any = None,
 ) -> Starlette:
     """The kernel app over ``platform``: every route of :data:`ENDPOINTS` plus ``POST /tsa``, the routes of
-    the plugins (``plugins``, a :class:`~bidkernel.plugins.host.PluginHost`; by default the entry-point
-    plugins the environment allows) under ``/plugins/<name>/``, and the outbox deliverer in the background
-    (``delivery``, a :class:`~bidkernel.plugins.delivery.DeliveryPolicy`)."""
+    the plugins (``plugins``, a :class:`~bidkernel.plugins.host.PluginHost`; by default only the built-in
+    defaults — ``bidkernel serve`` passes the entry-point plugins the environment allows) under
+    ``/plugins/<name>/``, and the outbox deliverer in the background (``delivery``, a
+    :class:`~bidkernel.plugins.delivery.DeliveryPolicy`)."""
     from bidkernel.plugins.delivery import Deliverer
-    from bidkernel.plugins.host import load_plugins
+    from bidkernel.plugins.host import PluginHost
 
     tenders = TenderService(platform)
     registry = CollectorRegistry()
     ctx = Ctx(platform, Authenticator(platform), tenders, IntakeService(platform, tenders), registry)
     ctx.metrics = _metrics(registry)
-    host = plugins if plugins is not None else load_plugins(data=platform.data)
+    host = plugins if plugins is not None else PluginHost(data=platform.data)
     host.attach(platform)
     ctx.plugins = host
     deliverer = Deliverer(platform, host, policy=delivery)

@@ -22,7 +22,10 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 def serve(
     data: Path, host: str, port: int, no_group_commit: bool, max_envelope_bytes: int | None, max_in_flight: int | None
 ) -> None:
-    """Serve the kernel API on the embedded default (SQLite WAL, synchronous=FULL, files under DATA)."""
+    """Serve the kernel API on the embedded default (SQLite WAL, synchronous=FULL, files under DATA).
+
+    Installed plugins (entry points, filtered by BIDKERNEL_PLUGINS_ALLOW/_DENY) are loaded; their events
+    are delivered from the outbox in the background."""
     import dataclasses
 
     import uvicorn
@@ -44,7 +47,15 @@ def serve(
         click.echo(f"created a test CA and platform/TSA certificates in {pki} (replace them for production)")
     click.echo(f"bidkernel serving {data} on http://{host}:{port} (trust root: {pki / 'ca.pem'})", err=True)
     sys.stderr.flush()
-    app = create_kernel_app(platform)
+    from bidkernel.plugins.host import load_plugins
+
+    plugins = load_plugins(data=data)
+    for info in plugins.info():
+        if not info.builtin:
+            click.echo(f"plugin {info.name} ({info.distribution} {info.version})", err=True)
+    for failure in plugins.failures:
+        click.echo(f"plugin {failure.name} NOT LOADED: {failure.error}", err=True)
+    app = create_kernel_app(platform, plugins=plugins)
     try:
         uvicorn.run(app, host=host, port=port, loop="uvloop", http="httptools", log_level="warning")
     finally:
