@@ -57,8 +57,6 @@ EVENT_HOOKS: Mapping[str, str] = {
     "opening.bid_failed": "bidkernel_bid_failed_to_open",
 }
 
-Maybe = None | Awaitable[None]
-
 
 # ------------------------------------------------------------------------------------- configuration
 @hookspec(historic=True)
@@ -68,42 +66,42 @@ def bidkernel_configure(config: KernelConfig) -> None:
 
 # ------------------------------------------------------------------------------- lifecycle events
 @hookspec
-def bidkernel_tender_published(event: OutboxEvent, kernel: PluginKernel) -> Maybe:
+def bidkernel_tender_published(event: OutboxEvent, kernel: PluginKernel) -> Awaitable[None] | None:
     """A tender was published (公告): ``event.data`` holds its public fields."""
 
 
 @hookspec
-def bidkernel_tender_amended(event: OutboxEvent, kernel: PluginKernel) -> Maybe:
+def bidkernel_tender_amended(event: OutboxEvent, kernel: PluginKernel) -> Awaitable[None] | None:
     """A published tender was amended (更正); the deadline may have moved."""
 
 
 @hookspec
-def bidkernel_bid_received(event: OutboxEvent, kernel: PluginKernel) -> Maybe:
+def bidkernel_bid_received(event: OutboxEvent, kernel: PluginKernel) -> Awaitable[None] | None:
     """A bid was received and receipted (its row, ledger leaf and this event committed together)."""
 
 
 @hookspec
-def bidkernel_bid_replaced(event: OutboxEvent, kernel: PluginKernel) -> Maybe:
+def bidkernel_bid_replaced(event: OutboxEvent, kernel: PluginKernel) -> Awaitable[None] | None:
     """A bidder submitted a new version; ``event.data["replaces"]`` names the version it supersedes."""
 
 
 @hookspec
-def bidkernel_bid_withdrawn(event: OutboxEvent, kernel: PluginKernel) -> Maybe:
+def bidkernel_bid_withdrawn(event: OutboxEvent, kernel: PluginKernel) -> Awaitable[None] | None:
     """A bidder withdrew its bid (撤回) before the deadline."""
 
 
 @hookspec
-def bidkernel_deadline_sealed(event: OutboxEvent, kernel: PluginKernel) -> Maybe:
+def bidkernel_deadline_sealed(event: OutboxEvent, kernel: PluginKernel) -> Awaitable[None] | None:
     """The deadline passed and the tender was sealed: ``event.data`` is the closing record."""
 
 
 @hookspec
-def bidkernel_bids_opened(event: OutboxEvent, kernel: PluginKernel) -> Maybe:
+def bidkernel_bids_opened(event: OutboxEvent, kernel: PluginKernel) -> Awaitable[None] | None:
     """The bids of a tender were opened: the signed opening record is in the ledger."""
 
 
 @hookspec
-def bidkernel_bid_failed_to_open(event: OutboxEvent, kernel: PluginKernel) -> Maybe:
+def bidkernel_bid_failed_to_open(event: OutboxEvent, kernel: PluginKernel) -> Awaitable[None] | None:
     """One bid could not be opened; ``event.data`` carries the structured cause and its attribution."""
 
 

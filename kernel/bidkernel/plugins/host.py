@@ -307,12 +307,17 @@ def load_plugins(*, data: Path | None = None, env: Mapping[str, str] | None = No
 
 
 @contextlib.contextmanager
-def open_plugin_kernel(name: str, data: str | Path) -> Iterator[PluginKernel]:
+def open_plugin_kernel(name: str, data: str | Path, plugin: object | None = None) -> Iterator[PluginKernel]:
     """The handle of plugin ``name`` over the kernel data directory ``data`` — for a plugin's own
-    ``bidkernel <name> ...`` commands. Refuses when the plugin is not installed or not allowed."""
+    ``bidkernel <name> ...`` commands. With ``plugin`` (the plugin's module or object) that object is
+    registered under ``name``; without, the installed entry point must be loaded (else refused)."""
     from bidkernel.platform import Platform
 
-    host = load_plugins(data=Path(data))
+    if plugin is not None:
+        host = PluginHost(data=Path(data))
+        host.register(plugin, name)
+    else:
+        host = load_plugins(data=Path(data))
     if not host.pm.has_plugin(name) or name == BUILTIN:
         raise PluginError(f"plugin {name!r} is not loaded (installed, allowed by BIDKERNEL_PLUGINS_ALLOW/_DENY?)")
     platform = Platform.open(data)

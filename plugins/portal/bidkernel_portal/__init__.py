@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -137,7 +138,7 @@ def feed_cmd(data: str, as_json: bool) -> None:
     """Print the portal's public notices (公告), oldest first."""
     from bidkernel.plugins.host import open_plugin_kernel
 
-    with open_plugin_kernel(NAME, data) as kernel:
+    with open_plugin_kernel(NAME, data, sys.modules[__name__]) as kernel:
         notices = _feed(kernel)
     if as_json:
         click.echo(json.dumps(notices, ensure_ascii=False, indent=1))

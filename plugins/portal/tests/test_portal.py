@@ -93,12 +93,25 @@ def test_feed_command(bk_kernel: RunningKernel) -> None:
     t = k.tender()
     k.deliver_all()
     k.stop()
-    from bidkernel.cli.main import build_cli
-
-    res = CliRunner().invoke(build_cli(), ["portal", "feed", "--data", str(k.platform.data), "--json"])
+    data = str(k.platform.data)
+    res = CliRunner().invoke(bidkernel_portal.feed_cmd, ["--data", data, "--json"])
     assert res.exit_code == 0, res.output
     assert orjson.loads(res.output)[0]["tender_id"] == t["id"]
-    res = CliRunner().invoke(build_cli(), ["portal", "feed", "--data", str(k.platform.data)])
+    res = CliRunner().invoke(bidkernel_portal.feed_cmd, ["--data", data])
     assert "招标公告" in res.output and t["id"] in res.output
-    res = CliRunner().invoke(build_cli(), ["portal", "feed", "--data", str(k.platform.data / "missing")])
+    res = CliRunner().invoke(bidkernel_portal.feed_cmd, ["--data", str(k.platform.data / "missing")])
     assert res.exit_code == 2 and "does not exist" in res.output
+
+
+def test_mounted_as_bidkernel_portal_when_installed(bk_kernel: RunningKernel) -> None:
+    """The installed distribution's entry point mounts the command under `bidkernel portal` (CI installs it)."""
+    from importlib import metadata
+
+    from bidkernel.cli.main import build_cli
+
+    names = {e.name for e in metadata.entry_points(group="bidkernel")}
+    cli = build_cli()
+    assert ("portal" in cli.commands) == ("portal" in names)
+    if "portal" in names:
+        res = CliRunner().invoke(cli, ["portal", "feed", "--data", str(bk_kernel.platform.data)])
+        assert res.exit_code == 0, res.output
