@@ -21,7 +21,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture(scope="session")
-def recorder_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def recorder_installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """pip-install the fixture distributions once per session into a target directory."""
     base = tmp_path_factory.mktemp("recorder")
     site = base / "site"
     for dist in ("bk_recorder", "bk_broken"):
@@ -32,6 +33,13 @@ def recorder_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
              "--target", str(site), str(src)],
             check=True, env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
         )  # fmt: skip
+    return site
+
+
+@pytest.fixture
+def recorder_site(recorder_installed: Path) -> Iterator[Path]:
+    """The installed fixture distributions on the path for one test only (other tests never see them)."""
+    site = recorder_installed
     sys.path.insert(0, str(site))
     importlib.invalidate_caches()
     try:
