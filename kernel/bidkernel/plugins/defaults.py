@@ -66,6 +66,7 @@ class FileNotifier:
     that an SMS or e-mail plugin replaces."""
 
     def __init__(self, platform: Platform) -> None:
+        self.platform = platform
         self._path = platform.data / "notices.jsonl"
         self._lock = threading.Lock()
 
@@ -81,6 +82,7 @@ class KernelDefaults:
 
     def __init__(self) -> None:
         self.platform: Platform | None = None
+        self._notifier: FileNotifier | None = None
 
     @hookimpl(trylast=True)
     def bidkernel_timestamp_source(self, config: KernelConfig) -> Any:
@@ -96,4 +98,8 @@ class KernelDefaults:
 
     @hookimpl(trylast=True)
     def bidkernel_notifier(self, config: KernelConfig) -> Any:
-        return None if self.platform is None else FileNotifier(self.platform)
+        if self.platform is None:
+            return None
+        if self._notifier is None or self._notifier.platform is not self.platform:
+            self._notifier = FileNotifier(self.platform)  # one instance: its lock orders the lines
+        return self._notifier
