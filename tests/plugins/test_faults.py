@@ -161,6 +161,10 @@ def test_operator_cli_lists_and_replays_dead_letters(tmp_path: Path) -> None:
     assert res.exit_code == 1 and "no dead-lettered delivery" in res.output  # nothing dead any more
     res = CliRunner().invoke(cli, ["outbox", "replay", "--data", data, "99999"])
     assert res.exit_code == 1 and "no outbox event 99999" in res.output
+    empty = tmp_path / "not-a-kernel"
+    empty.mkdir()
+    res = CliRunner().invoke(cli, ["outbox", "dead", "--data", str(empty)])
+    assert res.exit_code == 1 and "not a kernel data directory" in res.output and list(empty.iterdir()) == []
     res = CliRunner().invoke(cli, ["outbox", "list", "--pending", "--data", data])
     assert f"bid.received/{bid_id}" in res.output and "pending" in res.output
     # delivered after the fix (a restart with a working plugin; here one delivery pass in-process)

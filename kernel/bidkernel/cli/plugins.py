@@ -53,6 +53,8 @@ def outbox_group() -> None:
 def _open(data: Path) -> Any:
     from bidkernel.platform import Platform
 
+    if not (data / "kernel.sqlite").is_file():
+        raise click.ClickException(f"{data} is not a kernel data directory (no kernel.sqlite)")
     try:
         return Platform.open(data)
     except Exception as exc:

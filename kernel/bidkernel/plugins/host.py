@@ -313,6 +313,8 @@ def open_plugin_kernel(name: str, data: str | Path, plugin: object | None = None
     registered under ``name``; without, the installed entry point must be loaded (else refused)."""
     from bidkernel.platform import Platform
 
+    if not (Path(data) / "kernel.sqlite").is_file():
+        raise PluginError(f"{data} is not a kernel data directory (no kernel.sqlite)")
     if plugin is not None:
         host = PluginHost(data=Path(data))
         host.register(plugin, name)

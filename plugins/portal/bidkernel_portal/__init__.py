@@ -136,10 +136,13 @@ def bidkernel_routes() -> list[PluginRoute]:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def feed_cmd(data: str, as_json: bool) -> None:
     """Print the portal's public notices (公告), oldest first."""
-    from bidkernel.plugins.host import open_plugin_kernel
+    from bidkernel.plugins.host import PluginError, open_plugin_kernel
 
-    with open_plugin_kernel(NAME, data, sys.modules[__name__]) as kernel:
-        notices = _feed(kernel)
+    try:
+        with open_plugin_kernel(NAME, data, sys.modules[__name__]) as kernel:
+            notices = _feed(kernel)
+    except PluginError as exc:
+        raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(notices, ensure_ascii=False, indent=1))
         return

@@ -101,6 +101,11 @@ def test_feed_command(bk_kernel: RunningKernel) -> None:
     assert "招标公告" in res.output and t["id"] in res.output
     res = CliRunner().invoke(bidkernel_portal.feed_cmd, ["--data", str(k.platform.data / "missing")])
     assert res.exit_code == 2 and "does not exist" in res.output
+    empty = k.platform.data.parent / "not-a-kernel"
+    empty.mkdir()
+    res = CliRunner().invoke(bidkernel_portal.feed_cmd, ["--data", str(empty)])
+    assert res.exit_code == 1 and "not a kernel data directory" in res.output
+    assert list(empty.iterdir()) == []  # nothing created
 
 
 def test_mounted_as_bidkernel_portal_when_installed(bk_kernel: RunningKernel) -> None:
