@@ -125,3 +125,39 @@ def test_events_nobody_implements_are_settled_without_calls(platform: Platform) 
     _events(platform, "x1", kind="opening.something_new")
     assert _round(d) == 0
     assert a.calls == [] and outbox_view(platform, state="pending") == []
+
+
+def test_an_event_that_kills_the_process_every_time_is_dead_lettered(platform: Platform) -> None:
+    """Each attempt is recorded before its call; a process that dies in the call leaves that record. Here the
+    records of max_attempts interrupted attempts are what three crashed restarts would have left."""
+    from bidkernel.store.base import DeliveryRow
+
+    clock = Clock()
+    a = Flaky(clock, {})
+    d = _deliverer(platform, clock, ("a", a), attempts=3)
+    _events(platform, "poison", "next")
+    [ev] = [e for e in outbox_view(platform) if e["key"] == "poison"]
+    with platform.store.transaction() as tx:
+        tx.delivery_put(DeliveryRow(ev["id"], "a", "retry", 3, clock.ms, "interrupted: the process ended", clock.ms))
+    _round(d)
+    assert [k for k, _n, _t in a.calls] == ["next"]  # the poison event is not called a fourth time
+    [dead] = outbox_view(platform, state="dead")
+    assert dead["key"] == "poison" and dead["deliveries"][0]["attempts"] == 3
+
+
+def test_the_attempt_is_recorded_before_the_call(platform: Platform) -> None:
+    clock = Clock()
+    seen: list[dict[str, object]] = []
+
+    class Peek:
+        @hookimpl
+        def bidkernel_bid_received(self, event: OutboxEvent, kernel: PluginKernel) -> None:
+            [e] = outbox_view(platform)
+            seen.append(e["deliveries"][0])
+
+    d = _deliverer(platform, clock, ("peek", Peek()))
+    _events(platform, "e1")
+    _round(d)
+    assert seen[0]["state"] == "retry" and seen[0]["attempts"] == 1
+    assert str(seen[0]["last_error"]).startswith("interrupted")
+    assert outbox_view(platform)[0]["deliveries"][0]["state"] == "done"

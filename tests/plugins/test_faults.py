@@ -33,6 +33,7 @@ HERE = Path(__file__).parent
 class Recorder:
     def __init__(self) -> None:
         self.keys: list[str] = []
+        self.attempts: list[int] = []
 
     @hookimpl
     def bidkernel_tender_published(self, event: OutboxEvent, kernel: PluginKernel) -> None:
@@ -41,6 +42,7 @@ class Recorder:
     @hookimpl
     def bidkernel_bid_received(self, event: OutboxEvent, kernel: PluginKernel) -> None:
         self.keys.append(event.key)
+        self.attempts.append(event.attempt)
 
 
 class Raises:
@@ -259,10 +261,15 @@ def test_killed_during_delivery_delivers_after_restart(tmp_path: Path) -> None:
         host = PluginHost(data=p.data, env={})
         host.register(rec, "stuck")  # the same plugin name, working again
         host.attach(p)
-        d = Deliverer(p, host)
+        [pending] = outbox_view(p, state="pending")
+        lease = pending["deliveries"][0]
+        assert (lease["state"], lease["attempts"]) == ("retry", 1)  # the interrupted attempt was counted
+        assert lease["last_error"].startswith("interrupted")
+        # the restarted kernel retries once the backoff has passed (its clock, injected, is past next_ms)
+        d = Deliverer(p, host, now_ms=lambda: lease["next_ms"])
         asyncio.run(d.deliver_once())
         d.close()
-        assert rec.keys == [key]  # the same idempotency key: at least once, nothing lost
+        assert rec.keys == [key] and rec.attempts == [2]  # the same idempotency key: at least once, nothing lost
         assert outbox_view(p, state="pending") == []
     finally:
         p.close()

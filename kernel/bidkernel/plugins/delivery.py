@@ -12,8 +12,11 @@ key. Per (event, plugin) it records the outcome in ``outbox_deliveries``:
   operator lists with ``bidkernel outbox dead`` / ``GET /admin/outbox?state=dead`` and replays).
 
 An event is marked delivered once every implementing plugin has it ``done`` or ``dead``. While a plugin
-has an event waiting for a retry, its later events wait too (per-plugin order). A crash between a call
-and its record means the call is repeated after restart: at least once, never lost.
+has an event waiting for a retry, its later events wait too (per-plugin order). Each attempt is recorded
+(as ``retry``, next try after the backoff) *before* the call, and its outcome after: a crash during the
+call means the call is repeated after restart (at least once, never lost), and an event whose call kills
+the process every time is dead-lettered after ``max_attempts`` restarts instead of crashing the kernel
+forever.
 
 Sync hooks run in daemon threads, at most ``threads`` still-running calls per plugin (a hung call keeps
 its thread; the timeout frees the deliverer); ``async`` hooks run on the loop and are cancelled at their
@@ -55,6 +58,9 @@ class DeliveryPolicy:
 
     def backoff_ms(self, attempts: int) -> int:
         return int(min(self.backoff_max_ms, self.backoff_base_ms * 2 ** max(0, attempts - 1)))
+
+
+_INTERRUPTED = "interrupted: the process ended during the call"
 
 
 def _wall_ms() -> int:
@@ -119,6 +125,7 @@ class Deliverer:
             known = dict(states.get(row.id, {}))
             now = self.now_ms()
             todo: list[tuple[str, Callable[..., Any], int]] = []
+            settled: list[DeliveryRow] = []
             for name, fn in impls:
                 st = known.get(name)
                 if st is not None and st.state in ("done", "dead"):
@@ -126,12 +133,29 @@ class Deliverer:
                 if name in blocked or (st is not None and st.next_ms > now):
                     blocked.add(name)  # per-plugin order: nothing later overtakes a waiting event
                     continue
+                if st is not None and st.attempts >= self.policy.max_attempts:
+                    # the last attempt was interrupted (the process died during it): a poison event
+                    # must not crash the kernel at every restart
+                    rec = DeliveryRow(row.id, name, "dead", st.attempts, st.next_ms, st.last_error, now)
+                    settled.append(rec)
+                    known[name] = rec
+                    continue
                 todo.append((name, fn, (st.attempts if st else 0) + 1))
             if todo:
                 try:
                     data = event_payload(row.payload)
                 except ValueError:
                     data = {}
+                # the attempt is recorded before the call: if the process dies during it, the restart
+                # counts it, backs off, and dead-letters an event that kills the kernel every time
+                leases = [
+                    DeliveryRow(
+                        row.id, name, "retry", attempt, now + self.policy.backoff_ms(attempt), _INTERRUPTED, now
+                    )
+                    for name, _fn, attempt in todo
+                ]
+                await loop.run_in_executor(None, self._record, settled + leases, None)
+                settled = []
                 results = await asyncio.gather(
                     *(self._call(fn, OutboxEvent(row.id, row.kind, row.key, row.created_ms, data, attempt), name)
                       for name, fn, attempt in todo)
@@ -153,7 +177,7 @@ class Deliverer:
                     records.append(rec)
                     known[name] = rec
             else:
-                records = []
+                records = settled
             final = all((s := known.get(n)) is not None and s.state in ("done", "dead") for n, _ in impls)
             if records or final:
                 await loop.run_in_executor(None, self._record, records, row.id if final else None)
