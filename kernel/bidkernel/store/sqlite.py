@@ -21,6 +21,7 @@ from bidkernel.store.base import (
     DuplicateError,
     NodeId,
     Reader,
+    RoleEntry,
     Store,
     StoredCheckpoint,
     StoreError,
@@ -120,7 +121,25 @@ CREATE TRIGGER IF NOT EXISTS ledger_checkpoints_append_only_u BEFORE UPDATE ON l
     BEGIN SELECT RAISE(ABORT, 'ledger_checkpoints is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS ledger_checkpoints_append_only_d BEFORE DELETE ON ledger_checkpoints
     BEGIN SELECT RAISE(ABORT, 'ledger_checkpoints is append-only'); END;
+CREATE TABLE IF NOT EXISTS receipts (
+    bid_id TEXT NOT NULL,
+    kind   TEXT NOT NULL,
+    doc    BLOB NOT NULL,
+    PRIMARY KEY (bid_id, kind)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS roles (
+    fp        TEXT PRIMARY KEY,
+    role      TEXT NOT NULL,
+    org       TEXT NOT NULL,
+    status    TEXT NOT NULL,
+    time_ms   INTEGER NOT NULL,
+    by        TEXT NOT NULL,
+    log_index INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS request_nonces_by_time ON request_nonces(time_ms);
 """
+# columns added after a table was first created: (table, column, definition)
+_ADDED_COLUMNS = [("bids", "lot", "TEXT NOT NULL DEFAULT '1'")]
 
 
 def _connect(path: Path, timeout: float) -> sqlite3.Connection:
@@ -217,7 +236,8 @@ class _SQLiteLedgerReads:
 
 
 _BID_COLS = (
-    "id, tender_id, bidder_fp, bidder_org, status, received_ms, log_index, amendment_seq, replaces, nonce, manifest"
+    "id, tender_id, bidder_fp, bidder_org, status, received_ms, log_index, amendment_seq, replaces, nonce, manifest,"
+    " lot"
 )
 
 
@@ -225,6 +245,7 @@ def _bid(r: Sequence[object]) -> BidRow:
     return BidRow(
         str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), int(r[5]), int(r[6]),  # type: ignore[call-overload]
         int(r[7]), None if r[8] is None else str(r[8]), str(r[9]), _blob(r[10], "a bid manifest"),  # type: ignore[call-overload]
+        str(r[11]),
     )  # fmt: skip
 
 
@@ -288,6 +309,22 @@ class _SQLiteKernelReads:
         )
         return [(int(a), str(b), str(c), _blob(d, "an outbox payload")) for a, b, c, d in rows]
 
+    # --- intake additions (issue 7) ---
+    def receipt_get(self, bid_id: str, kind: str) -> bytes | None:
+        row = self._conn.execute("SELECT doc FROM receipts WHERE bid_id = ? AND kind = ?", (bid_id, kind)).fetchone()
+        return None if row is None else _blob(row[0], "a receipt")
+
+    def role_get(self, fp_hex: str) -> RoleEntry | None:
+        row = self._conn.execute(f"SELECT {_ROLE_COLS} FROM roles WHERE fp = ?", (fp_hex,)).fetchone()  # noqa: S608
+        return None if row is None else _role(row)
+
+    def roles_list(self) -> list[RoleEntry]:
+        return [_role(r) for r in self._conn.execute(f"SELECT {_ROLE_COLS} FROM roles ORDER BY time_ms, fp")]  # noqa: S608
+
+    def nonces_since(self, time_ms: int) -> list[tuple[str, int]]:
+        rows = self._conn.execute("SELECT nonce, time_ms FROM request_nonces WHERE time_ms >= ?", (time_ms,))
+        return [(str(a), int(b)) for a, b in rows]
+
 
 class SQLiteReader(_SQLiteLedgerReads, _SQLiteKernelReads, Reader):
     def __init__(self, conn: sqlite3.Connection) -> None:
@@ -345,10 +382,10 @@ class SQLiteTransaction(_SQLiteLedgerReads, _SQLiteKernelReads, Transaction):
         self.nonce_record(row.nonce, row.received_ms)
         try:
             self._conn.execute(
-                f"INSERT INTO bids({_BID_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+                f"INSERT INTO bids({_BID_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
                 (
                     row.id, row.tender_id, row.bidder_fp, row.bidder_org, row.status, row.received_ms,
-                    row.log_index, row.amendment_seq, row.replaces, row.nonce, row.manifest,
+                    row.log_index, row.amendment_seq, row.replaces, row.nonce, row.manifest, row.lot,
                 ),
             )  # fmt: skip
         except sqlite3.IntegrityError:
@@ -386,6 +423,19 @@ class SQLiteTransaction(_SQLiteLedgerReads, _SQLiteKernelReads, Transaction):
     def outbox_delivered(self, ids: Sequence[int], time_ms: int) -> None:
         self._conn.executemany("UPDATE outbox SET delivered_ms = ? WHERE id = ?", ((time_ms, i) for i in ids))
 
+    # --- intake additions (issue 7) ---
+    def receipt_put(self, bid_id: str, kind: str, doc: bytes) -> None:
+        self._conn.execute("INSERT OR IGNORE INTO receipts(bid_id, kind, doc) VALUES (?, ?, ?)", (bid_id, kind, doc))
+
+    def role_put(self, entry: RoleEntry) -> None:
+        self._conn.execute(
+            f"INSERT OR REPLACE INTO roles({_ROLE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+            (entry.fp, entry.role, entry.org, entry.status, entry.time_ms, entry.by, entry.log_index),
+        )
+
+    def nonces_prune(self, before_ms: int) -> None:
+        self._conn.execute("DELETE FROM request_nonces WHERE time_ms < ?", (before_ms,))
+
 
 class SQLiteStore(Store):
     """The embedded default backend. ``path`` is the database file (created if absent)."""
@@ -401,6 +451,10 @@ class SQLiteStore(Store):
         self._writer = _connect(self.path, timeout)
         try:
             self._writer.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+            for table, col, definition in _ADDED_COLUMNS:
+                have = {r[1] for r in self._writer.execute(f"PRAGMA table_info({table})")}
+                if col not in have:
+                    self._writer.execute(f"ALTER TABLE {table} ADD COLUMN {col} {definition}")
         except sqlite3.Error as exc:
             self._writer.close()
             raise StoreError(f"cannot create the schema in {self.path}: {exc}") from None
@@ -477,3 +531,37 @@ class SQLiteStore(Store):
                 except sqlite3.ProgrammingError:  # pragma: no cover - closed from its thread already
                     pass
             self._readers.clear()
+
+    # --- intake additions (issue 7) ---
+    def nonces_record_fast(self, nonces: Sequence[tuple[str, int]]) -> list[bool]:
+        """Record read requests' nonces without an fsync (``synchronous=NORMAL`` for this one commit):
+        they survive a process crash or restart (the WAL frames are in the page cache and the next
+        durable commit fsyncs them), not a power cut. Returns per nonce whether it was fresh."""
+        self._check_open()
+        out: list[bool] = []
+        with self._write_lock:
+            conn = self._writer
+            conn.execute("PRAGMA synchronous=NORMAL")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for n, t in nonces:
+                        cur = conn.execute("INSERT OR IGNORE INTO request_nonces(nonce, time_ms) VALUES (?, ?)", (n, t))
+                        out.append(cur.rowcount == 1)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot record request nonces: {exc}") from None
+            finally:
+                conn.execute("PRAGMA synchronous=FULL")
+        return out
+
+
+_ROLE_COLS = "fp, role, org, status, time_ms, by, log_index"
+
+
+def _role(r: Sequence[object]) -> RoleEntry:
+    return RoleEntry(str(r[0]), str(r[1]), str(r[2]), str(r[3]), int(r[4]), str(r[5]), int(r[6]))  # type: ignore[call-overload]
