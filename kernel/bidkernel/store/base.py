@@ -211,6 +211,10 @@ class Transaction(LedgerReads, KernelReads):
         """Insert or replace the registry entry of ``entry.fp``."""
 
     @abstractmethod
+    def nonce_insert_new(self, nonce: str, time_ms: int) -> bool:
+        """Remember a nonce; ``False`` (and no change) if it was already there."""
+
+    @abstractmethod
     def nonces_prune(self, before_ms: int) -> None:
         """Forget request nonces recorded before ``before_ms`` (outside every replay window)."""
 
@@ -258,9 +262,13 @@ class Store(ABC):
         """Release connections. Idempotent."""
 
     @abstractmethod
+    def relaxed_transaction(self) -> AbstractContextManager[Transaction]:
+        """A write transaction whose commit need not be durable against a power cut by itself (no fsync of
+        its own) but survives a process crash or restart; for records that can be rebuilt (issue 7)."""
+
+    @abstractmethod
     def nonces_record_fast(self, nonces: Sequence[tuple[str, int]]) -> list[bool]:
-        """Record read requests' nonces in one commit that survives a process restart but need not be
-        fsynced (issue 7). Returns per nonce whether it was fresh."""
+        """Record read requests' nonces in a relaxed transaction. Returns per nonce whether it was fresh."""
 
     def __enter__(self) -> Store:
         return self

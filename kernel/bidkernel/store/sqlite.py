@@ -433,6 +433,10 @@ class SQLiteTransaction(_SQLiteLedgerReads, _SQLiteKernelReads, Transaction):
             (entry.fp, entry.role, entry.org, entry.status, entry.time_ms, entry.by, entry.log_index),
         )
 
+    def nonce_insert_new(self, nonce: str, time_ms: int) -> bool:
+        cur = self._conn.execute("INSERT OR IGNORE INTO request_nonces(nonce, time_ms) VALUES (?, ?)", (nonce, time_ms))
+        return cur.rowcount == 1
+
     def nonces_prune(self, before_ms: int) -> None:
         self._conn.execute("DELETE FROM request_nonces WHERE time_ms < ?", (before_ms,))
 
@@ -533,31 +537,39 @@ class SQLiteStore(Store):
             self._readers.clear()
 
     # --- intake additions (issue 7) ---
-    def nonces_record_fast(self, nonces: Sequence[tuple[str, int]]) -> list[bool]:
-        """Record read requests' nonces without an fsync (``synchronous=NORMAL`` for this one commit):
-        they survive a process crash or restart (the WAL frames are in the page cache and the next
-        durable commit fsyncs them), not a power cut. Returns per nonce whether it was fresh."""
+    @contextmanager
+    def relaxed_transaction(self) -> Iterator[Transaction]:
+        """A write transaction committed with ``synchronous=NORMAL``: no fsync of its own. It survives a
+        process crash or restart (the WAL frames are in the page cache, and the next durable commit
+        fsyncs them), not a power cut before that. For records that can be rebuilt (see callers)."""
         self._check_open()
-        out: list[bool] = []
         with self._write_lock:
             conn = self._writer
             conn.execute("PRAGMA synchronous=NORMAL")
             try:
-                conn.execute("BEGIN IMMEDIATE")
                 try:
-                    for n, t in nonces:
-                        cur = conn.execute("INSERT OR IGNORE INTO request_nonces(nonce, time_ms) VALUES (?, ?)", (n, t))
-                        out.append(cur.rowcount == 1)
-                    conn.execute("COMMIT")
+                    conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.Error as exc:
+                    raise StoreError(f"cannot begin a write transaction: {exc}") from None
+                try:
+                    yield SQLiteTransaction(conn)
                 except BaseException:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                     raise
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot record request nonces: {exc}") from None
+                try:
+                    conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise StoreError(f"commit failed: {exc}") from None
             finally:
                 conn.execute("PRAGMA synchronous=FULL")
-        return out
+
+    def nonces_record_fast(self, nonces: Sequence[tuple[str, int]]) -> list[bool]:
+        """Record read requests' nonces in a :meth:`relaxed_transaction`. Returns per nonce whether it was fresh."""
+        with self.relaxed_transaction() as tx:
+            return [tx.nonce_insert_new(n, t) for n, t in nonces]
 
 
 _ROLE_COLS = "fp, role, org, status, time_ms, by, log_index"
