@@ -12,9 +12,14 @@ Every non-public request carries::
                 Bk-Content-SM3 "\\n" certificate-fingerprint-hex            (UTF-8, no trailing newline)
 
 The certificate must chain to a configured root at trusted time with digitalSignature usage and not be
-revoked; its role is the subject's OU (bidder, agency, supervisor, operator) and its organisation the O.
-Replays: a nonce seen within the time window is refused (an in-memory cache covers the window; state-changing
-requests also record the nonce in the same transaction as their effect, so a replay is refused after a restart).
+revoked. Its role and organisation come from the operator's role registry (:mod:`bidkernel.roles`:
+a grant overrides, a revocation denies) and, by default, from the subject's OU (bidder, agency,
+supervisor, custodian, operator) and O.
+Replays: a nonce seen within the time window is refused. An in-memory cache answers; every accepted
+nonce is also in the store (table ``request_nonces``): a state-changing request records it in the
+same transaction as its effect, a read records it through a grouped write that survives a process
+restart (no fsync of its own), and the cache is re-armed from the store at start-up, so a request
+captured before a restart is still refused after it.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from cryptography import x509 as cx509
@@ -35,8 +40,10 @@ from bidkernel.crypto import sm2
 from bidkernel.crypto.sm3 import sm3
 from bidkernel.crypto.x509 import CertErrorCode, Certificate, CertificateError, KeyUsage, verify_chain
 from bidkernel.problems import KernelError
+from bidkernel.store.group import GroupWriter
 
-ROLES = ("bidder", "agency", "supervisor", "operator")
+ROLES = ("bidder", "agency", "supervisor", "custodian", "operator")
+_READS = ("GET", "HEAD")
 PREFIX = "BK1-SM2-SM3"
 EMPTY_SM3 = sm3(b"").hex()
 _HEX = re.compile(r"^[0-9a-f]+$")
@@ -94,12 +101,20 @@ def sign_headers(
 
 def role_of(cert: Certificate) -> tuple[str, str]:
     """(role, organisation) from the subject's OU and O."""
+    found = certificate_role(cert)
+    if found is None:
+        raise KernelError("forbidden", "the certificate names no single role (OU) and organisation (O)")
+    return found
+
+
+def certificate_role(cert: Certificate) -> tuple[str, str] | None:
+    """(role, organisation) from the subject's OU and O, or ``None`` if they name no single role."""
     name = cx509.load_der_x509_certificate(cert.der).subject
     ous = [str(a.value) for a in name.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)]
     orgs = [str(a.value) for a in name.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
     roles = [r for r in ous if r in ROLES]
     if len(roles) != 1 or not orgs:
-        raise KernelError("forbidden", "the certificate names no single role (OU) and organisation (O)")
+        return None
     return roles[0], orgs[0]
 
 
@@ -112,8 +127,9 @@ class NonceCache:
         self._seen: OrderedDict[str, int] = OrderedDict()
         self._lock = threading.Lock()
 
-    def check_and_add(self, nonce: str, now_ms: int) -> bool:
-        """True if fresh (and now remembered), False if a replay."""
+    def check_and_add(self, nonce: str, now_ms: int, *, seen_ms: int | None = None) -> bool:
+        """True if fresh (and now remembered), False if a replay. ``seen_ms``: when it was first
+        seen, if earlier than now (re-arming the cache from the store after a restart)."""
         with self._lock:
             while self._seen:
                 _k, exp = next(iter(self._seen.items()))
@@ -122,7 +138,7 @@ class NonceCache:
                 self._seen.popitem(last=False)
             if nonce in self._seen:
                 return False
-            self._seen[nonce] = now_ms + 2 * self.window_ms
+            self._seen[nonce] = (seen_ms if seen_ms is not None else now_ms) + 2 * self.window_ms
             return True
 
 
@@ -135,8 +151,34 @@ class Authenticator:
         assert isinstance(platform, Platform)
         self.p = platform
         self.nonces = NonceCache(platform.limits.clock_skew_s)
-        self._chain_ok: dict[str, tuple[Certificate, str, str]] = {}
+        self._chain_ok: dict[str, tuple[Certificate, str | None, str | None]] = {}
         self._lock = threading.Lock()
+        self._journal: GroupWriter[tuple[str, int]] = GroupWriter(self._journal_write)
+        self._journal_rows = 0
+        self._rearm()
+
+    def _rearm(self) -> None:
+        """Nonces accepted within the replay horizon before a restart are refused after it."""
+        try:
+            now = self.p.now_ms()
+        except Exception:  # untrusted time at start: fall back to the system clock for the horizon only
+            now = time.time_ns() // 1_000_000
+        since = now - 2 * self.nonces.window_ms
+        with self.p.store.reader() as r:
+            rows = r.nonces_since(since)
+        for nonce, t in sorted(rows, key=lambda x: x[1]):
+            self.nonces.check_and_add(nonce, now, seen_ms=t)
+
+    def _journal_write(self, items: Sequence[tuple[str, int]]) -> None:
+        fresh = self.p.store.nonces_record_fast(items)
+        if not all(fresh):  # pragma: no cover - the cache refuses these first; the store is the backstop
+            raise KernelError("replayed-request", "this nonce was already used")
+        self._journal_rows += len(items)
+        if self._journal_rows >= 10_000:  # forget nonces that no request window can reach any more
+            self._journal_rows = 0
+            horizon = items[-1][1] - 4 * self.nonces.window_ms
+            with self.p.store.transaction() as tx:
+                tx.nonces_prune(horizon)
 
     def _certificate(self, h: Mapping[str, str]) -> Certificate:
         if "bk-cert" in h:
@@ -186,12 +228,26 @@ class Authenticator:
             raise KernelError("bad-request-signature", "the SM2 signature over the canonical request does not verify")
         if self.p.is_revoked(fp):
             raise KernelError("certificate-revoked", f"certificate {fp[:16]}… is on the revocation list")
-        role, org = self._check_chain(cert, fp, now_ms)
+        role, org = self._role(fp, *self._check_chain(cert, fp, now_ms))
         if not self.nonces.check_and_add(nonce, now_ms):
             raise KernelError("replayed-request", "this nonce was already used")
+        if method.upper() in _READS:  # state changes record their nonce with their effect
+            self._journal.submit((nonce, now_ms))
         return Principal(role, org, fp, cert.subject, nonce)
 
-    def _check_chain(self, cert: Certificate, fp: str, now_ms: int) -> tuple[str, str]:
+    def _role(self, fp: str, cert_role: str | None, cert_org: str | None) -> tuple[str, str]:
+        """The registry decides; the certificate's OU/O are the default (docs/protocol.md "Roles")."""
+        with self.p.store.reader() as r:
+            entry = r.role_get(fp)
+        if entry is not None:
+            if entry.status == "revoked":
+                raise KernelError("role-revoked", "the platform operator revoked this certificate's role")
+            return entry.role, entry.org
+        if cert_role is None or cert_org is None:
+            raise KernelError("forbidden", "the certificate names no single role (OU) and organisation (O)")
+        return cert_role, cert_org
+
+    def _check_chain(self, cert: Certificate, fp: str, now_ms: int) -> tuple[str | None, str | None]:
         at = _dt.datetime.fromtimestamp(now_ms / 1000, _dt.UTC)
         cached = self._chain_ok.get(fp)
         if cached is not None:
@@ -206,7 +262,7 @@ class Authenticator:
             if exc.code in (CertErrorCode.EXPIRED, CertErrorCode.NOT_YET_VALID):
                 raise KernelError("certificate-expired", str(exc)) from None
             raise KernelError("certificate-untrusted", str(exc)) from None
-        role, org = role_of(cert)
+        role, org = certificate_role(cert) or (None, None)
         with self._lock:
             self._chain_ok[fp] = (cert, role, org)
         with self.p.store.reader() as r:

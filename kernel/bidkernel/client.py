@@ -6,8 +6,10 @@
     <name>.env      one GM/T 0010 envelope per input file, sealed to the tender's opening certificates
 
 with the 唱标 summary in its own small envelope named ``summary`` and, per envelope, the bidder's detached
-SignedData (GM/T 0010 §9) over the SM3 of the envelope file. ``submit_package`` streams the package
-framing of :mod:`bidkernel.intake` with a signed request whose ``Bk-Content-SM3`` is precomputed.
+SignedData (GM/T 0010 §9) over the SM3 of the envelope file, and the lot (标段) the bid is for.
+``KernelClient.submit`` streams the package framing of :mod:`bidkernel.intake` with a signed request
+whose ``Bk-Content-SM3`` is the SM3 of the package head (magic, length, manifest): the manifest binds
+every envelope by its SM3, so no envelope is hashed again at submission.
 Only the standard library speaks HTTP here (``http.client``): nothing is held in memory whole.
 """
 
@@ -43,8 +45,10 @@ def seal_package(
     files: Sequence[tuple[str, str | os.PathLike[str]]],
     key: sm2.PrivateKey,
     cert: Certificate,
+    lot: str | None = None,
 ) -> dict[str, Any]:
-    """Seal ``summary`` and ``files`` ((name, path) pairs) into the package directory ``out``."""
+    """Seal ``summary`` and ``files`` ((name, path) pairs) into the package directory ``out``
+    (for ``lot``; a single-lot tender needs none)."""
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
     entries = []
@@ -56,7 +60,9 @@ def seal_package(
         import base64
 
         entries.append({"name": name, "sm3": digest.hex(), "size": size, "signature": base64.b64encode(sig).decode()})
-    manifest = {"format": PACKAGE_FORMAT, "tender_id": tender_id, "envelopes": entries}
+    manifest: dict[str, Any] = {"format": PACKAGE_FORMAT, "tender_id": tender_id, "envelopes": entries}
+    if lot is not None:
+        manifest["lot"] = lot
     (outdir / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
     return manifest
 
@@ -87,12 +93,8 @@ class Package:
         return len(self.prefix()) + sum(f.stat().st_size for f in self.files())
 
     def body_sm3(self) -> str:
-        h = Sm3Hash(self.prefix())
-        for f in self.files():
-            with open(f, "rb") as fh:
-                while chunk := fh.read(1 << 20):
-                    h.update(chunk)
-        return h.hexdigest()
+        """``Bk-Content-SM3`` of a package upload: SM3 of the head (docs/protocol.md "Bid packages")."""
+        return Sm3Hash(self.prefix()).hexdigest()
 
     def chunks(self) -> Iterator[bytes]:
         yield self.prefix()
@@ -169,10 +171,11 @@ class KernelClient:
         status, _h, data = self.raw(method, path, body, sign=sign)
         return _decode(status, data)
 
-    def submit(self, tender_id: str, package: Package) -> dict[str, Any]:
+    def submit(self, tender_id: str, package: Package, *, lot: str | None = None) -> dict[str, Any]:
+        query = "?" + urllib.parse.urlencode({"lot": lot}) if lot is not None else ""
         status, _h, data = self.raw(
             "POST",
-            f"/tenders/{tender_id}/bids",
+            f"/tenders/{tender_id}/bids{query}",
             package.chunks(),
             length=package.length(),
             body_sm3=package.body_sm3(),

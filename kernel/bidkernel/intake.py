@@ -7,9 +7,11 @@ Rules implemented (../shared/DOMAIN.md; 电子招标投标办法 2013):
 * a bid must be completely transmitted before the deadline, judged by the kernel's trusted clock only
   (never the client's): checked when the request starts and again when the last byte has arrived, and
   the ledger commit refuses any bid once the tender is sealed;
-* before the deadline a bidder may replace (the latest complete submission counts; the previous one is
-  marked ``replaced``), supplement (a new submission may carry an envelope of its previous one by digest
-  without re-sending it) or withdraw; the history stays in the ledger;
+* a bid is for one lot (标段) of the tender, named by the manifest's ``lot`` or the request's ``?lot=``
+  (a single-lot tender needs neither); a bidder bidding for several lots sends one package per lot;
+* before the deadline a bidder may replace (the latest complete submission counts, per bidder and lot;
+  the previous one is marked ``replaced``), supplement (a new submission may carry an envelope of its
+  previous one by digest without re-sending it) or withdraw; the history stays in the ledger;
 * nothing is decrypted here: this module imports no decryption routine;
 * the receipt (Art. 23) exists only after the blobs are fsynced under their content address and the bid
   row, its ledger leaf and its outbox event are committed in one transaction (the ledger's group commit).
@@ -23,9 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hmac
 import re
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +48,7 @@ from bidkernel.problems import KernelError
 from bidkernel.receipt import build_receipt, signed_message
 from bidkernel.store.base import BidRow, DuplicateError, Transaction
 from bidkernel.store.blobs import BlobTooLarge, BlobUpload
+from bidkernel.store.group import GroupWriter
 from bidkernel.tenders import TenderService, check_id, effective_state, load_doc, new_id, opening_certificates
 
 MAGIC = b"BKPKG1\n"
@@ -63,7 +67,29 @@ class EnvelopeEntry:
     carry: bool  # supplement: the same envelope as in the bidder's current bid, not re-sent
 
 
+def resolve_lot(doc: dict[str, Any], in_manifest: object, in_request: str | None) -> str:
+    """The lot a submission is for: the manifest's ``lot`` and/or the request's ``?lot=`` (they must
+    agree), or the tender's only lot. Raises ``wrong-lot``."""
+    lots = [str(x["id"]) for x in doc["lots"]]
+    if in_manifest is not None and not isinstance(in_manifest, str):
+        raise KernelError("malformed-package", "the manifest's lot must be a string")
+    if in_manifest is not None and in_request is not None and in_manifest != in_request:
+        raise KernelError("wrong-lot", f"the package is for lot {in_manifest!r}, the request names {in_request[:40]!r}")
+    given = in_manifest if in_manifest is not None else in_request
+    if given is None:
+        if len(lots) == 1:
+            return lots[0]
+        raise KernelError("wrong-lot", f"this tender has lots {', '.join(lots)}: name one (manifest 'lot' or ?lot=)")
+    if given not in lots:
+        raise KernelError("wrong-lot", f"this tender has no lot {given[:40]!r} (its lots: {', '.join(lots)})")
+    return given
+
+
 def parse_manifest(raw: bytes, tender_id: str, max_envelopes: int, max_size: int) -> list[EnvelopeEntry]:
+    return _parse_manifest(_manifest_object(raw, tender_id), max_envelopes, max_size)
+
+
+def _manifest_object(raw: bytes, tender_id: str) -> dict[str, Any]:
     try:
         m = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -72,6 +98,10 @@ def parse_manifest(raw: bytes, tender_id: str, max_envelopes: int, max_size: int
         raise KernelError("malformed-package", f"the manifest format must be {PACKAGE_FORMAT}")
     if m.get("tender_id") != tender_id:
         raise KernelError("wrong-tender", "the package was sealed for another tender")
+    return m
+
+
+def _parse_manifest(m: dict[str, Any], max_envelopes: int, max_size: int) -> list[EnvelopeEntry]:
     envs = m.get("envelopes")
     if not isinstance(envs, list) or not envs:
         raise KernelError("malformed-package", "the manifest lists no envelopes")
@@ -171,6 +201,7 @@ class IntakeService:
     def __init__(self, platform: Platform, tenders: TenderService) -> None:
         self.p = platform
         self.tenders = tenders
+        self._receipts: GroupWriter[tuple[str, str, bytes]] = GroupWriter(self._store_receipts)
 
     def _open_tender(self, tender_id: str, who: Principal) -> dict[str, Any]:
         if who.role != "bidder":
@@ -185,9 +216,9 @@ class IntakeService:
             raise KernelError("tender-not-open", f"the tender is {state}")
         return doc
 
-    def _current(self, tender_id: str, bidder_fp: str) -> BidRow | None:
+    def _current(self, tender_id: str, bidder_fp: str, lot: str) -> BidRow | None:
         with self.p.store.reader() as r:
-            live = [b for b in r.bids_of_tender(tender_id, bidder_fp=bidder_fp) if b.status == "live"]
+            live = [b for b in r.bids_of_tender(tender_id, bidder_fp=bidder_fp) if b.status == "live" and b.lot == lot]
         return live[-1] if live else None
 
     async def submit(
@@ -199,14 +230,19 @@ class IntakeService:
         content_length: int | None,
         declared_sm3: str,
         bidder_cert: Certificate,
+        lot: str | None = None,
     ) -> dict[str, Any]:
-        """Receive one package (streamed). Returns the receipt; raises :class:`KernelError`, leaving nothing."""
+        """Receive one package (streamed). Returns the receipt; raises :class:`KernelError`, leaving nothing.
+
+        Every byte is hashed once, natively, while it streams: the envelope bytes into their own SM3
+        (checked against the signed manifest), the package head (magic, length, manifest) into the
+        request's ``Bk-Content-SM3`` (docs/protocol.md "Bid packages": the manifest binds the envelopes).
+        """
         lim = self.p.limits
         if content_length is not None and content_length > lim.max_package_bytes:
             raise KernelError("payload-too-large", f"{content_length} bytes; the limit is {lim.max_package_bytes}")
         doc = self._open_tender(tender_id, who)
         certs = opening_certificates(doc)
-        body_hash = Sm3Hash()
         rd = _Reader(stream)
         head = await rd.exactly(len(MAGIC) + 4)
         if head[: len(MAGIC)] != MAGIC:
@@ -215,9 +251,11 @@ class IntakeService:
         if mlen > lim.max_manifest_bytes:
             raise KernelError("payload-too-large", f"manifest of {mlen} bytes; the limit is {lim.max_manifest_bytes}")
         raw = await rd.exactly(mlen)
-        body_hash.update(head)
-        body_hash.update(raw)
-        entries = parse_manifest(raw, doc["id"], lim.max_envelopes, lim.max_envelope_bytes)
+        if not hmac.compare_digest(Sm3Hash(head + raw).hexdigest(), declared_sm3):
+            raise KernelError("body-digest-mismatch", "SM3 of the package head differs from Bk-Content-SM3")
+        m = _manifest_object(raw, doc["id"])
+        lot_id = resolve_lot(doc, m.get("lot"), lot)
+        entries = _parse_manifest(m, lim.max_envelopes, lim.max_envelope_bytes)
         sent = [e for e in entries if not e.carry]
         expected = len(head) + mlen + sum(e.size for e in sent)
         if content_length is not None and content_length != expected:
@@ -230,14 +268,14 @@ class IntakeService:
                 verify_digest(e.signature, bytes.fromhex(e.sm3), signer=bidder_cert)
             except CryptoError as exc:
                 raise KernelError("bad-signature", f"envelope {e.name!r}: {exc}") from None
-        current = self._current(doc["id"], who.fp)
+        current = self._current(doc["id"], who.fp, lot_id)
         if any(e.carry for e in entries):
             prev = {} if current is None else {x["name"]: x for x in orjson.loads(current.manifest)}
             for e in entries:
                 if e.carry and (e.name not in prev or prev[e.name]["sm3"] != e.sm3):
                     raise KernelError("malformed-package", f"{e.name!r}: carried envelope is not in the current bid")
         uploads: list[BlobUpload] = []
-        committed: list[tuple[str, bool]] = []
+        committed = False
         try:
             for e in sent:
                 up = self.p.blobs.upload(e.size)
@@ -245,7 +283,6 @@ class IntakeService:
                 try:
                     async for chunk in rd.chunks(e.size):
                         up.write(chunk, keep_head=_HEADER_KEEP)
-                        body_hash.update(chunk)
                 except BlobTooLarge:  # pragma: no cover - chunks() never yields beyond e.size
                     raise KernelError("payload-too-large", f"{e.name!r} is larger than declared") from None
                 if up.digest().hex() != e.sm3:
@@ -253,27 +290,33 @@ class IntakeService:
                 _check_envelope(up, e, certs)
             if not await rd.at_end():
                 raise KernelError("malformed-package", "bytes after the last envelope")
-            if body_hash.digest().hex() != declared_sm3:
-                raise KernelError("body-digest-mismatch", "SM3 of the body differs from Bk-Content-SM3")
             # completely transmitted: before the deadline by trusted time?
             reading = self.p.clock.read()
             received_ms = int(reading.timestamp * 1000)
             if not reading.timestamp + reading.uncertainty < doc["deadline_ms"] / 1000:
                 raise KernelError("deadline-passed", f"the upload completed after {utc_ms(doc['deadline_ms'])}")
-            await asyncio.to_thread(_durable, uploads, committed)
-            return await self._commit(who, doc, entries, current, received_ms)
+            # files fsynced, their names durable (one batched fsync of the staging directory) ...
+            await asyncio.to_thread(self.p.blobs.make_durable, uploads)
+            # ... then bid row + ledger leaf + outbox in one group commit ...
+            kind, bid_id, index, replaces = await self._commit(who, doc, entries, current, received_ms, lot_id)
+            committed = True
         except BaseException:
-            for up in uploads:
-                up.abort()
-            if committed:
-                await asyncio.to_thread(self._drop_unreferenced, [n for n, created in committed if created])
+            if not committed:
+                await asyncio.to_thread(self._discard, uploads)
             raise
+        finally:
+            if committed:  # the committed row references these blobs: never discard them now
+                await asyncio.to_thread(self.p.blobs.place, uploads)
+        # ... and only then the receipt, stored as issued
+        envelopes = [{"name": e.name, "sm3": e.sm3, "size": e.size} for e in entries]
+        return await asyncio.to_thread(
+            self.issue_receipt, kind, doc["id"], bid_id, who.fp, envelopes, received_ms, index, replaces, lot_id
+        )
 
-    def _drop_unreferenced(self, names: list[str]) -> None:
-        with self.p.store.reader() as r:
-            for n in names:
-                if not r.blob_referenced(n):
-                    self.p.blobs.remove(n)
+    def _discard(self, uploads: list[BlobUpload]) -> None:
+        """Nothing left behind: staged files go (committed bids never reference them)."""
+        for up in uploads:
+            up.abort()
 
     async def _commit(
         self,
@@ -282,7 +325,9 @@ class IntakeService:
         entries: list[EnvelopeEntry],
         current: BidRow | None,
         received_ms: int,
-    ) -> dict[str, Any]:
+        lot: str,
+    ) -> tuple[str, str, int, str | None]:
+        """Bid row + ledger leaf + outbox event in one transaction of the group commit."""
         bid_id = new_id("b")
         envelopes = [{"name": e.name, "sm3": e.sm3, "size": e.size} for e in entries]
         replaces = current.id if current is not None else None
@@ -292,6 +337,7 @@ class IntakeService:
             "bidder": who.fp,
             "envelopes": envelopes,
             "amendment": len(doc["amendments"]),
+            "lot": lot,
         }
         kind = "bid.received"
         if replaces is not None:
@@ -311,13 +357,13 @@ class IntakeService:
                 raise KernelError("deadline-passed", "the tender was sealed at its deadline")
             if row.deadline_ms != doc["deadline_ms"] and received_ms >= row.deadline_ms:
                 raise KernelError("deadline-passed", "an amendment moved the deadline before this upload completed")
-            live = [b for b in tx.bids_of_tender(doc["id"], bidder_fp=who.fp) if b.status == "live"]
+            live = [b for b in tx.bids_of_tender(doc["id"], bidder_fp=who.fp) if b.status == "live" and b.lot == lot]
             if (live[-1].id if live else None) != replaces:
                 raise KernelError("concurrent-submission", "your bid changed while this one was uploading")
             try:
                 tx.bid_insert(
                     BidRow(bid_id, doc["id"], who.fp, who.org, "live", received_ms, index,
-                           len(load_doc(row)["amendments"]), replaces, who.nonce, manifest),
+                           len(load_doc(row)["amendments"]), replaces, who.nonce, manifest, lot),
                     [e.sm3 for e in entries],
                 )  # fmt: skip
             except DuplicateError:
@@ -330,11 +376,9 @@ class IntakeService:
             index = await self.p.log.append_async(event, within=within)
         except LedgerError as exc:
             raise KernelError("internal", f"the ledger refused the commit: {exc.args[0] if exc.args else ''}") from None
-        return await asyncio.to_thread(
-            self.receipt, kind, doc["id"], bid_id, who.fp, envelopes, received_ms, index, replaces
-        )
+        return kind, bid_id, index, replaces
 
-    def receipt(
+    def issue_receipt(
         self,
         kind: str,
         tender_id: str,
@@ -344,29 +388,50 @@ class IntakeService:
         received_ms: int,
         index: int,
         replaces: str | None,
+        lot: str,
     ) -> dict[str, Any]:
-        """Build and sign the receipt of a committed ledger entry (checkpoint, proof, token, signature)."""
+        """Build, sign and store the receipt of a committed ledger entry; returns it once its exact bytes
+        are stored (``GET /bids/{id}/receipt`` serves those bytes)."""
+        doc = self._build_receipt(kind, tender_id, bid_id, bidder, envelopes, received_ms, index, replaces, lot)
+        self._receipts.submit((bid_id, kind, orjson.dumps(doc)))
+        return doc
+
+    def _build_receipt(
+        self,
+        kind: str,
+        tender_id: str,
+        bid_id: str,
+        bidder: str,
+        envelopes: list[dict[str, Any]],
+        received_ms: int,
+        index: int,
+        replaces: str | None,
+        lot: str,
+    ) -> dict[str, Any]:
         from bidkernel.crypto import sm2
 
-        cp = self.p.log.checkpoint_covering(index)
-        proof = self.p.log.inclusion_proof(index, checkpoint=cp)
         body = {
             "kind": kind,
             "tender_id": tender_id,
             "bid_id": bid_id,
             "bidder": bidder,
+            "lot": lot,
             "envelopes": envelopes,
             "received_ms": received_ms,
             "received_at": utc_ms(received_ms),
             "log_origin": self.p.log.origin,
             "log_index": index,
-            "leaf_hash": proof.leaf_hash.hex(),
+            "leaf_hash": self.p.log.hasher.hash_leaf(self.p.log.leaf(index)).hex(),
             "replaces": replaces,
             "platform": self.p.pki.platform.certificate.fingerprint.hex(),
         }
+        # the signature and the token cover M, not the checkpoint: made first, so the checkpoint
+        # fetched afterwards is more often one that already covers this entry
         msg = signed_message(body)
         sig = sm2.sign(self.p.pki.platform.key, msg, id=sm2.DEFAULT_ID, fmt="der")
         token = self.p.tsa.stamp(msg)
+        cp = self.p.log.checkpoint_covering(index)
+        proof = self.p.log.inclusion_proof(index, checkpoint=cp)
         return build_receipt(
             body,
             signature=sig,
@@ -376,14 +441,31 @@ class IntakeService:
             chain=[self.p.pki.ca.root.certificate],
         )
 
-    def receipt_for(self, bid: BidRow) -> dict[str, Any]:
-        """Re-issue the receipt of a stored submission (fresh token and checkpoint, same body)."""
+    def _store_receipts(self, items: Sequence[tuple[str, str, bytes]]) -> None:
+        # relaxed: no fsync of its own. The bid it is for is durable already; a power cut before the next
+        # durable commit can lose only this stored copy, and then GET issues one with the same body.
+        with self.p.store.relaxed_transaction() as tx:
+            for bid_id, kind, data in items:
+                tx.receipt_put(bid_id, kind, data)
+
+    def stored_receipt(self, bid: BidRow) -> tuple[bytes, bool]:
+        """The receipt's exact bytes as issued, and whether they were stored (``False``: the machine
+        stopped between the commit and the receipt, so the bidder never got one; it is issued now,
+        stored, and served from then on)."""
         from bidkernel.ledger.events import decode_leaf
 
-        event = decode_leaf(self.p.log.leaf(bid.log_index))
+        kind = decode_leaf(self.p.log.leaf(bid.log_index)).kind
+        with self.p.store.reader() as r:
+            data = r.receipt_get(bid.id, kind)
+        if data is not None:
+            return data, True
         envs = [{k: x[k] for k in ("name", "sm3", "size")} for x in orjson.loads(bid.manifest)]
-        return self.receipt(event.kind, bid.tender_id, bid.id, bid.bidder_fp, envs, bid.received_ms,
-                            bid.log_index, bid.replaces)  # fmt: skip
+        self.issue_receipt(kind, bid.tender_id, bid.id, bid.bidder_fp, envs, bid.received_ms, bid.log_index,
+                           bid.replaces, bid.lot)  # fmt: skip
+        with self.p.store.reader() as r:
+            data = r.receipt_get(bid.id, kind)
+        assert data is not None
+        return data, False
 
     def withdraw(self, who: Principal, bid_id: str) -> dict[str, Any]:
         """撤回 before the deadline: the bid stops counting; the ledger keeps both events."""
@@ -400,7 +482,7 @@ class IntakeService:
             raise KernelError("deadline-passed", f"the deadline was {utc_ms(doc['deadline_ms'])}")
         if bid.status != "live":
             raise KernelError("bid-not-live", f"the bid is {bid.status}")
-        data = {"tender_id": bid.tender_id, "bid_id": bid.id, "bidder": who.fp, "envelopes": []}
+        data = {"tender_id": bid.tender_id, "bid_id": bid.id, "bidder": who.fp, "envelopes": [], "lot": bid.lot}
         event = Event("bid.withdrawn", now, data)
 
         def within(tx: Transaction, index: int) -> None:
@@ -418,14 +500,7 @@ class IntakeService:
             tx.outbox_add("bid.withdrawn", f"bid.withdrawn/{bid.id}", orjson.dumps(data), now)
 
         index = self.p.log.append(event, within=within)
-        return self.receipt("bid.withdrawn", bid.tender_id, bid.id, who.fp, [], now, index, None)
-
-
-def _durable(uploads: list[BlobUpload], committed: list[tuple[str, bool]]) -> None:
-    """fsync each file, rename it to its content address, fsync the directory."""
-    for up in uploads:
-        path, created = up.commit()
-        committed.append((path.name, created))
+        return self.issue_receipt("bid.withdrawn", bid.tender_id, bid.id, who.fp, [], now, index, None, bid.lot)
 
 
 def blob_path(platform: Platform, sm3_hex: str) -> Path:

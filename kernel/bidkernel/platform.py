@@ -46,6 +46,11 @@ class Limits:
     max_in_flight: int = 256
     retry_after_s: int = 1
     clock_skew_s: float = 300.0
+    # per client (certificate fingerprint): a token bucket of `client_burst` refilled at `client_rate`/s
+    client_rate: float = 50.0
+    client_burst: int = 200
+    # 更正: a change affecting bid preparation needs this long before the deadline (DOMAIN.md; 15 days)
+    amendment_notice_s: float = 15 * 86400
 
     @property
     def max_package_bytes(self) -> int:
@@ -138,6 +143,7 @@ class Platform:
             checkpoint_every_n=0,
             checkpoint_every_ms=1000,
             verify_on_open="checkpoints",
+            checkpoint_on_commit=True,  # a receipt's checkpoint comes with its commit: no second fsync
         )
         log = TransparencyLog.open(store, cfg, signer=signer, clock=clock_ms)
         tsa_cert = cx509.load_der_x509_certificate(pki.tsa.certificate.der)
@@ -177,6 +183,7 @@ class Platform:
 
     def close(self) -> None:
         self.log.close()
+        self.blobs.close()
         self.store.close()
 
     def __repr__(self) -> str:

@@ -41,6 +41,7 @@ BODY_KEYS = {
     "tender_id",
     "bid_id",
     "bidder",
+    "lot",
     "envelopes",
     "received_ms",
     "received_at",
@@ -105,6 +106,7 @@ class ReceiptSummary:
     tender_id: str
     bid_id: str
     bidder: str
+    lot: str
     log_index: int
     received_at: str
     timestamp: _dt.datetime
@@ -184,6 +186,7 @@ def verify_receipt(doc: Any, *, roots: Sequence[Certificate] | None = None) -> R
         "tender_id": body["tender_id"],
         "bid_id": body["bid_id"],
         "bidder": body["bidder"],
+        "lot": body["lot"],
         "envelopes": body["envelopes"],
     }
     got = {k: event.data.get(k) for k in expect}
@@ -194,6 +197,7 @@ def verify_receipt(doc: Any, *, roots: Sequence[Certificate] | None = None) -> R
         tender_id=str(body["tender_id"]),
         bid_id=str(body["bid_id"]),
         bidder=str(body["bidder"]),
+        lot=str(body["lot"]),
         log_index=int(body["log_index"]),
         received_at=str(body["received_at"]),
         timestamp=info.gen_time,

@@ -6,9 +6,16 @@ a published tender is open while the trusted clock is before its deadline (DOMAI
 deadline; 电子招标投标办法 Art. 25 as summarised there). The opening certificates (recipients every envelope
 must be sealed to) and the custody model are fixed at publication and never change.
 
-Amendments (更正, 政府采购信息发布管理办法) may move the deadline while the tender is open; each is a ledger
-event. Bids received before an amendment stay valid and are flagged ``before_amendment`` so the bidder
-can resubmit; nothing is invalidated silently.
+Amendments (更正, 政府采购信息发布管理办法, 财政部令第101号; ../shared/DOMAIN.md "Portal publishing": a
+change that affects bid preparation needs at least 15 days before the deadline, or a postponed
+deadline) may only postpone the deadline, while the tender is open; each is a ledger event. An
+amendment marked ``affects_bids`` (the default) whose deadline would lie less than
+``Limits.amendment_notice_s`` (15 days) after it is refused (``amendment-too-late``, naming the
+earliest deadline that satisfies the rule): the agency must move the deadline, the kernel never
+moves it on its own. Bids received before an amendment stay valid and are flagged
+``before_amendment`` so the bidder can resubmit; nothing is invalidated silently.
+
+Lots (标段): a tender has 1-200 lots with unique ids; each bid names one (docs/protocol.md).
 
 At the deadline the tender is sealed: a ``deadline.sealed`` ledger event lists the live bids, a signed
 checkpoint covers it and the kernel's TSA timestamps that checkpoint (the closing record).
@@ -34,6 +41,7 @@ from bidkernel.store.base import TenderRow, Transaction
 
 CUSTODY = ("platform", "bidder", "threshold")
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+_LOT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 
 
 def new_id(prefix: str) -> str:
@@ -131,10 +139,20 @@ class TenderService:
         if not isinstance(title, str) or not 0 < len(title) <= 500:
             raise KernelError("bad-request", "title: 1-500 characters")
         lots = req.get("lots") or [{"id": "1", "name": title}]
-        if not isinstance(lots, list) or not all(
-            isinstance(x, dict) and isinstance(x.get("id"), str) and isinstance(x.get("name"), str) for x in lots
+        if (
+            not isinstance(lots, list)
+            or not 1 <= len(lots) <= 200
+            or not all(
+                isinstance(x, dict)
+                and isinstance(x.get("id"), str)
+                and _LOT_ID.match(x["id"])
+                and isinstance(x.get("name"), str)
+                for x in lots
+            )
         ):
-            raise KernelError("bad-request", "lots: a list of {id, name}")
+            raise KernelError("bad-request", "lots: 1-200 of {id: 1-32 of A-Z a-z 0-9 _ . - , name}")
+        if len({x["id"] for x in lots}) != len(lots):
+            raise KernelError("bad-request", "lot ids must be unique")
         deadline = _parse_time(req.get("deadline"), "deadline")
         opening = _parse_time(req.get("opening", deadline), "opening")
         if opening < deadline:
@@ -222,17 +240,30 @@ class TenderService:
         if effective_state(doc, now) != "open":
             raise KernelError("tender-state", "amendments are made while the tender is open")
         if not isinstance(req, dict) or not isinstance(req.get("note"), str):
-            raise KernelError("bad-request", "send {note, deadline?}")
+            raise KernelError("bad-request", "send {note, deadline?, affects_bids?}")
+        affects = req.get("affects_bids", True)
+        if not isinstance(affects, bool):
+            raise KernelError("bad-request", "affects_bids: true or false")
         before = doc["deadline_ms"]
         after = _parse_time(req["deadline"], "deadline") if "deadline" in req else before
-        if after <= now:
-            raise KernelError("bad-request", "the new deadline must lie in the future (trusted time)")
+        if after < before:
+            raise KernelError("bad-request", "an amendment may postpone the deadline, never bring it forward")
+        notice_ms = int(self.p.limits.amendment_notice_s * 1000)
+        if affects and after - now < notice_ms:
+            earliest = now + notice_ms
+            raise KernelError(
+                "amendment-too-late",
+                f"a change that affects bid preparation needs {self.p.limits.amendment_notice_s / 86400:g} days "
+                f"before the deadline: postpone the deadline to {utc_ms(earliest)} or later",
+                earliest_deadline=utc_ms(earliest),
+                earliest_deadline_ms=earliest,
+            )
         seq = len(doc["amendments"]) + 1
         event = Event(
             "tender.amended",
             now,
             {"tender_id": doc["id"], "seq": seq, "deadline_ms_before": before, "deadline_ms_after": after,
-             "note_sm3": sm3(req["note"].encode()).hex()},
+             "affects_bids": affects, "note_sm3": sm3(req["note"].encode()).hex()},
         )  # fmt: skip
 
         def within(tx: Transaction, index: int) -> None:
@@ -242,7 +273,7 @@ class TenderService:
             tx.nonce_record(who.nonce, now)
             doc["amendments"].append(
                 {"seq": seq, "time_ms": now, "note": req["note"], "deadline_ms_before": before,
-                 "deadline_ms_after": after, "log_index": index}
+                 "deadline_ms_after": after, "affects_bids": affects, "log_index": index}
             )  # fmt: skip
             doc["deadline_ms"] = after
             opening = max(doc["opening_ms"], after) if doc["opening_ms"] != before else after
@@ -279,15 +310,19 @@ class TenderService:
                     closing = r.closing_get(tender_id)
                     if closing is not None:
                         return dict(orjson.loads(closing))
+            lot_ids = [str(x["id"]) for x in load_doc(row)["lots"]]
             for _ in range(20):
                 with self.p.store.reader() as r:
-                    live = sorted(b.id for b in r.bids_of_tender(tender_id) if b.status == "live")
+                    live_rows = [b for b in r.bids_of_tender(tender_id) if b.status == "live"]
+                live = sorted(b.id for b in live_rows)
+                by_lot = {lot: sorted(b.id for b in live_rows if b.lot == lot) for lot in lot_ids}
                 now = self.p.now_ms()
                 event = Event(
                     "deadline.sealed",
                     now,
-                    {"tender_id": tender_id, "deadline_ms": row.deadline_ms, "live_bids": live, "count": len(live)},
-                )
+                    {"tender_id": tender_id, "deadline_ms": row.deadline_ms, "live_bids": live, "count": len(live),
+                     "lots": by_lot},
+                )  # fmt: skip
 
                 def within(tx: Transaction, index: int, live: list[str] = live) -> None:
                     cur = tx.tender_get(tender_id)
@@ -313,6 +348,7 @@ class TenderService:
                 "log_index": index,
                 "count": len(live),
                 "live_bids": live,
+                "lots": by_lot,
                 "checkpoint": cp.note,
                 "timestamp_token": base64.b64encode(token).decode(),
             }

@@ -45,6 +45,8 @@ def allowed(method: str, path: str, role: str, state: str) -> bool:
         ("GET", "/admin/outbox"): lambda: role in ("operator", "supervisor"),
         ("POST", "/admin/outbox/{event_id}/replay"): lambda: role == "operator",
         ("GET", "/admin/plugins"): lambda: role in ("operator", "supervisor"),
+        ("GET", "/admin/roles"): lambda: role in ("operator", "supervisor"),
+        ("POST", "/admin/roles"): lambda: role == "operator",
     }
     return rules[(method, path)]()
 
@@ -106,7 +108,7 @@ def test_every_endpoint_role_and_state(kernel: Kernel) -> None:
         if path == "/tenders/{tender_id}/publish":
             tid = per_case[("publish", role, s)]
         elif path == "/tenders/{tender_id}/amendments":
-            tid, body = per_case[("amend", role, s)], {"note": "更正"}
+            tid, body = per_case[("amend", role, s)], {"note": "更正", "affects_bids": False}
         elif path == "/tenders/{tender_id}/bids" and method == "POST":
             tid = per_case[("submit", role, s)]
             pkg = packages.get((role, s)) or k.seal("bidder1" if role != "bidder2" else "bidder2", tid)
@@ -132,6 +134,8 @@ def test_every_endpoint_role_and_state(kernel: Kernel) -> None:
             }
         if path == "/admin/revocations":
             body = {"fingerprint": os.urandom(32).hex(), "reason": "matrix"}
+        if path == "/admin/roles" and method == "POST":
+            body = {"action": "grant", "fingerprint": os.urandom(32).hex(), "role": "bidder", "org": "matrix"}
         if path in ("/metrics",):
             status, _h, data = c.raw("GET", url)
             return status, data

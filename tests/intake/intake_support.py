@@ -84,7 +84,7 @@ class Kernel:
             t = c.call("POST", f"/tenders/{t['id']}/publish")
         return dict(t)
 
-    def seal(self, bidder: str, tender_id: str, *, size: int = 4096, tag: str = "") -> Package:
+    def seal(self, bidder: str, tender_id: str, *, size: int = 4096, tag: str = "", lot: str | None = "1") -> Package:
         i = self.identity(bidder, "bidder")
         d = self.tmp / f"pkg-{bidder}-{tender_id}-{tag}-{os.urandom(3).hex()}"
         d.mkdir()
@@ -92,7 +92,7 @@ class Kernel:
         (d / "tech.bin").write_bytes(os.urandom(size))
         seal_package(d / "pkg", tender_id=tender_id, opening_certificates=[self.opening_cert().certificate],
                      summary=d / "summary.json", files=[("technical", d / "tech.bin")], key=i.key,
-                     cert=i.certificate)  # fmt: skip
+                     cert=i.certificate, lot=lot)  # fmt: skip
         return Package.load(d / "pkg")
 
     def stop(self) -> None:

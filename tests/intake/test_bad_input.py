@@ -87,7 +87,7 @@ def test_envelope_sealed_to_other_recipients(setup: tuple[Kernel, dict[str, Any]
 
     (tmp_path / "s.json").write_text("{}")
     b2 = k.identity("b2", "bidder")
-    seal_package(tmp_path / "p", tender_id=t["id"], opening_certificates=[other.certificate],
+    seal_package(tmp_path / "p", tender_id=t["id"], lot="1", opening_certificates=[other.certificate],
                  summary=tmp_path / "s.json", files=[], key=b2.key, cert=b2.certificate)  # fmt: skip
     _expect(k, lambda: k.client("b2").submit(t["id"], Package.load(tmp_path / "p")), 422, "wrong-recipients")
 
@@ -214,10 +214,13 @@ def test_malformed_package(setup: tuple[Kernel, dict[str, Any]]) -> None:
     c = k.client("b2")
     _expect(k, lambda: _raise(c.raw("POST", f"/tenders/{t['id']}/bids", b"GIF89a not a package at all")), 400,
             "malformed-package")  # fmt: skip
-    m = orjson.dumps({"format": "bidkernel/bid-package/v1", "tender_id": t["id"], "envelopes": [
+    m = orjson.dumps({"format": "bidkernel/bid-package/v1", "tender_id": t["id"], "lot": "1", "envelopes": [
         {"name": "technical", "sm3": "00" * 32, "size": 10, "signature": ""}]})  # fmt: skip
-    body = MAGIC + struct.pack(">I", len(m)) + m + b"x" * 10
-    _expect(k, lambda: _raise(c.raw("POST", f"/tenders/{t['id']}/bids", body)), 422, "missing-summary")
+    head = MAGIC + struct.pack(">I", len(m)) + m
+    body = head + b"x" * 10
+    # Bk-Content-SM3 of a package is the SM3 of its head (the manifest binds the envelopes)
+    _expect(k, lambda: _raise(c.raw("POST", f"/tenders/{t['id']}/bids", body, body_sm3=sm3(head).hex())), 422,
+            "missing-summary")  # fmt: skip
 
 
 def test_after_the_deadline(setup: tuple[Kernel, dict[str, Any]]) -> None:
@@ -279,7 +282,7 @@ def test_oversized(tmp_path: Path) -> None:
         for i in range(4):
             (tmp_path / f"f{i}").write_bytes(b"x" * 100)
             files.append((f"doc{i}", tmp_path / f"f{i}"))
-        seal_package(tmp_path / "many", tender_id=t["id"], opening_certificates=[k.opening_cert().certificate],
+        seal_package(tmp_path / "many", tender_id=t["id"], lot="1", opening_certificates=[k.opening_cert().certificate],
                      summary=tmp_path / "s.json", files=files, key=b2.key, cert=b2.certificate)  # fmt: skip
         _expect(k, lambda: k.client("b2").submit(t["id"], Package.load(tmp_path / "many")), 422, "too-many-envelopes")
     finally:

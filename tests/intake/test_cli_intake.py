@@ -31,6 +31,11 @@ def test_seal_submit_verify(kernel: Kernel, tmp_path: Path) -> None:
     r = CliRunner().invoke(cli, ["bid", "seal", "--tender", str(tmp_path / "tender.json"), "--summary",
                                  str(tmp_path / "summary.json"), "--file", f"technical={tmp_path / 'tech.pdf'}",
                                  "--key", str(key), "--cert", str(cert), "--out", str(tmp_path / "pkg")])  # fmt: skip
+    assert r.exit_code == 1 and "say which with --lot" in r.output  # two lots: the bidder must choose
+    r = CliRunner().invoke(cli, ["bid", "seal", "--tender", str(tmp_path / "tender.json"), "--summary",
+                                 str(tmp_path / "summary.json"), "--file", f"technical={tmp_path / 'tech.pdf'}",
+                                 "--key", str(key), "--cert", str(cert), "--out", str(tmp_path / "pkg"),
+                                 "--lot", "2"])  # fmt: skip
     assert r.exit_code == 0, r.output
     assert "sealed summary" in r.output and "sealed technical" in r.output
     r = CliRunner().invoke(cli, ["bid", "submit", str(tmp_path / "pkg"), "--server", k.url, "--key", str(key),
@@ -42,6 +47,14 @@ def test_seal_submit_verify(kernel: Kernel, tmp_path: Path) -> None:
     r = CliRunner().invoke(cli, ["receipt", "verify", str(tmp_path / "receipt.json"), "--trust", str(root)])
     assert r.exit_code == 0, r.output
     assert r.output.startswith("OK: bid.received")
+    # the receipt served later is the one issued (stored), and verifies the same way
+    issued = orjson.loads((tmp_path / "receipt.json").read_bytes())
+    assert issued["body"]["lot"] == "2"
+    served = k.client("cli-bidder").call("GET", f"/bids/{issued['body']['bid_id']}/receipt")
+    assert served == issued
+    (tmp_path / "served.json").write_bytes(orjson.dumps(served))
+    r = CliRunner().invoke(cli, ["receipt", "verify", str(tmp_path / "served.json"), "--trust", str(root)])
+    assert r.exit_code == 0 and r.output.startswith("OK: bid.received"), r.output
 
     # tampering with any part fails with exit 1
     doc = orjson.loads((tmp_path / "receipt.json").read_bytes())

@@ -121,7 +121,7 @@ def test_amendment_moves_deadline_and_flags_earlier_bids(kernel: Kernel) -> None
     t = k.tender(seconds=60)
     tid = t["id"]
     r1 = k.client("b1").submit(tid, k.seal("b1", tid))
-    new_deadline = t["deadline_ms"] + 3_600_000
+    new_deadline = t["deadline_ms"] + 16 * 86_400_000  # 更正 affecting bids: >= 15 days before the deadline
     t2 = k.client("agency-a").call(
         "POST", f"/tenders/{tid}/amendments", {"note": "更正: new drawings", "deadline": new_deadline}
     )
@@ -151,7 +151,7 @@ def test_supplement_carries_envelopes_without_resending(kernel: Kernel, tmp_path
     b1 = k.ids["b1"]
     (tmp_path / "s.json").write_text("{}")
     (tmp_path / "q.pdf").write_bytes(b"qualification" * 100)
-    seal_package(tmp_path / "extra", tender_id=tid, opening_certificates=[k.opening_cert().certificate],
+    seal_package(tmp_path / "extra", tender_id=tid, lot="1", opening_certificates=[k.opening_cert().certificate],
                  summary=tmp_path / "s.json", files=[("qualification", tmp_path / "q.pdf")], key=b1.key,
                  cert=b1.certificate)  # fmt: skip
     extra = orjson.loads((tmp_path / "extra" / "manifest.json").read_bytes())

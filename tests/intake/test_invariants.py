@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 INTAKE_MODULES = ["intake.py", "tenders.py", "receipt.py", "authn.py", "client.py", "platform.py",
-                  "api/kernel_routes.py", "store/blobs.py"]  # fmt: skip
+                  "api/kernel_routes.py", "store/blobs.py", "store/group.py", "roles.py", "ratelimit.py"]  # fmt: skip
 DECRYPTION = {
     "open_envelope", "open_file", "unwrap_content_key", "decrypt_content", "decrypt", "decrypt_many",
     "cbc_decrypt", "gcm_decrypt", "ccm_decrypt", "decrypt_file", "decrypt_batch", "decrypt_block",

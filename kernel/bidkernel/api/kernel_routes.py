@@ -35,6 +35,8 @@ from bidkernel.intake import IntakeService
 from bidkernel.ledger.errors import LedgerError
 from bidkernel.platform import Platform, utc_ms
 from bidkernel.problems import PROBLEMS, KernelError
+from bidkernel.ratelimit import RateLimiter
+from bidkernel.roles import RoleRegistry, entry_json
 from bidkernel.store.base import BidRow
 from bidkernel.tenders import TenderService, check_id, effective_state, load_doc
 from bidkernel.timestamp.errors import UntrustedTimeError
@@ -55,6 +57,8 @@ class Ctx:
     tenders: TenderService
     intake: IntakeService
     registry: CollectorRegistry
+    roles: RoleRegistry
+    rate: RateLimiter
     in_flight: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
     plugins: Any = None  # bidkernel.plugins.host.PluginHost (set by create_kernel_app)
@@ -193,6 +197,7 @@ def _bid_view(b: BidRow, doc: dict[str, Any], show_org: bool) -> dict[str, Any]:
         "received_at": utc_ms(b.received_ms),
         "log_index": b.log_index,
         "replaces": b.replaces,
+        "lot": b.lot,
         "envelopes": [{k: x[k] for k in ("name", "sm3", "size")} for x in orjson.loads(b.manifest)],
         "before_amendment": b.amendment_seq < len(doc["amendments"]),
     }
@@ -237,6 +242,7 @@ async def bid_submit(req: Request, ctx: Ctx, who: Principal | None) -> Response:
         content_length=length,
         declared_sm3=req.headers.get("bk-content-sm3", ""),
         bidder_cert=cert,
+        lot=req.query_params.get("lot"),
     )
     ctx.metrics["bids"].inc()
     ctx.metrics["bytes"].inc(sum(int(e["size"]) for e in receipt["body"]["envelopes"]))
@@ -279,7 +285,10 @@ async def bid_receipt(req: Request, ctx: Ctx, who: Principal | None) -> Response
     bid, _doc = await run_in_threadpool(_bid_for, ctx, req, who)
     if who.role == "agency":
         raise KernelError("forbidden", "receipts go to the bidder and the supervisor")
-    return _json(await run_in_threadpool(ctx.intake.receipt_for, bid))
+    data, stored = await run_in_threadpool(ctx.intake.stored_receipt, bid)
+    resp = Response(data, media_type="application/json")
+    resp.headers["Bk-Receipt"] = "as-issued" if stored else "issued-now"
+    return resp
 
 
 async def bid_withdraw(req: Request, ctx: Ctx, who: Principal | None) -> Response:
@@ -346,6 +355,17 @@ async def admin_plugins(req: Request, ctx: Ctx, who: Principal | None) -> Respon
                      "builtin": i.builtin} for i in host.info()],
         "failures": [{"name": f.name, "error": f.error} for f in host.failures],
     })  # fmt: skip
+async def roles_list(req: Request, ctx: Ctx, who: Principal | None) -> Response:
+    assert who is not None
+    if who.role not in ("operator", "supervisor"):
+        raise KernelError("forbidden", "the role registry is for the operator (and supervisors, read-only)")
+    return _json([entry_json(e) for e in await run_in_threadpool(ctx.roles.list)])
+
+
+async def roles_change(req: Request, ctx: Ctx, who: Principal | None) -> Response:
+    assert who is not None
+    entry = await run_in_threadpool(ctx.roles.change, who, await _body_json(req, ctx))
+    return _json(entry_json(entry), 201)
 
 
 ENDPOINTS: list[Endpoint] = [
@@ -367,12 +387,12 @@ ENDPOINTS: list[Endpoint] = [
              "signed", ("agency",)),
     Endpoint("GET", "/tenders/{tender_id}/bids", tender_bids, "Bids: own (bidder); all after the deadline "
              "(agency); all (supervisor)", "signed", ("bidder", "agency", "supervisor")),
-    Endpoint("POST", "/tenders/{tender_id}/bids", bid_submit, "Submit a sealed bid package (streamed)", "signed",
-             ("bidder",), streamed=True),
+    Endpoint("POST", "/tenders/{tender_id}/bids", bid_submit, "Submit a sealed bid package (streamed); ?lot=",
+             "signed", ("bidder",), streamed=True, params=("lot",)),
     Endpoint("GET", "/tenders/{tender_id}/closing", tender_closing, "The closing record (after the deadline)",
              "optional"),
     Endpoint("GET", "/bids/{bid_id}", bid_get, "One bid's metadata", "signed", ("bidder", "agency", "supervisor")),
-    Endpoint("GET", "/bids/{bid_id}/receipt", bid_receipt, "Re-issue a bid's receipt", "signed",
+    Endpoint("GET", "/bids/{bid_id}/receipt", bid_receipt, "A bid's receipt, the bytes as issued", "signed",
              ("bidder", "supervisor")),
     Endpoint("POST", "/bids/{bid_id}/withdraw", bid_withdraw, "Withdraw (撤回) before the deadline", "signed",
              ("bidder",)),
@@ -384,6 +404,9 @@ ENDPOINTS: list[Endpoint] = [
              "signed", ("operator",)),
     Endpoint("GET", "/admin/plugins", admin_plugins, "Loaded plugins, versions, hooks, load failures", "signed",
              ("operator", "supervisor")),
+    Endpoint("GET", "/admin/roles", roles_list, "The role registry", "signed", ("operator", "supervisor")),
+    Endpoint("POST", "/admin/roles", roles_change, "Grant or revoke a certificate's role (ledger event)", "signed",
+             ("operator",)),
 ]  # fmt: skip
 
 
@@ -396,7 +419,7 @@ def openapi_document(endpoints: list[Endpoint] | None = None) -> dict[str, Any]:
             {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
             for n in ("tender_id", "bid_id", "event_id")
             if "{" + n + "}" in e.path
-        ] + [{"name": n, "in": "query", "schema": {"type": "integer"}} for n in e.params]
+        ] + [{"name": n, "in": "query", "schema": {"type": "string" if n == "lot" else "integer"}} for n in e.params]
         op: dict[str, Any] = {
             "summary": e.summary,
             "operationId": e.handler.__name__,
@@ -487,6 +510,15 @@ async def _run(e: Endpoint, ctx: Ctx, req: Request) -> Response:
             )
             if who is None and e.access == "signed":
                 raise KernelError("unauthenticated", "sign the request with your SM2 certificate")
+            if who is not None:
+                wait = ctx.rate.take(who.fp)
+                if wait:
+                    ctx.metrics["rate_limited"].inc()
+                    return error_response(
+                        KernelError("rate-limited", f"more than {ctx.p.limits.client_rate:g} requests/s "
+                                    f"(burst {ctx.p.limits.client_burst}) from this certificate"),
+                        {"Retry-After": str(wait)},
+                    )  # fmt: skip
             if who is not None and e.roles and who.role not in e.roles:
                 raise KernelError("forbidden", f"not available to the {who.role} role")
         if not e.streamed:
@@ -522,6 +554,7 @@ def _metrics(registry: CollectorRegistry) -> dict[str, Any]:
         "in_flight": Gauge("bidkernel_http_in_flight", "Requests in flight", registry=registry),
         "bids": Counter("bidkernel_bids_received", "Bids accepted (receipted)", registry=registry),
         "bytes": Counter("bidkernel_bid_bytes_received", "Envelope bytes accepted", registry=registry),
+        "rate_limited": Counter("bidkernel_rate_limited", "Requests refused by a per-client limit", registry=registry),
     }
 
 
@@ -570,7 +603,9 @@ def create_kernel_app(
 
     tenders = TenderService(platform)
     registry = CollectorRegistry()
-    ctx = Ctx(platform, Authenticator(platform), tenders, IntakeService(platform, tenders), registry)
+    lim = platform.limits
+    ctx = Ctx(platform, Authenticator(platform), tenders, IntakeService(platform, tenders), registry,
+              RoleRegistry(platform), RateLimiter(lim.client_rate, lim.client_burst))  # fmt: skip
     ctx.metrics = _metrics(registry)
     host = plugins if plugins is not None else PluginHost(data=platform.data)
     host.attach(platform)

@@ -1,4 +1,4 @@
-"""``bidkernel serve``, ``bidkernel bid seal|submit|withdraw``, ``bidkernel receipt verify``."""
+"""``bidkernel serve``, ``bidkernel bid seal|submit``, ``bidkernel receipt verify``, ``bidkernel roles``."""
 
 from __future__ import annotations
 
@@ -19,8 +19,17 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("--no-group-commit", is_flag=True, help="Commit every bid alone (benchmarks).")
 @click.option("--max-envelope-bytes", type=int, default=None, help="Per-envelope size limit.")
 @click.option("--max-in-flight", type=int, default=None, help="Requests in flight before 429.")
+@click.option("--client-rate", type=float, default=None, help="Requests/s per certificate (0: no limit).")
+@click.option("--client-burst", type=int, default=None, help="Burst per certificate before 429.")
 def serve(
-    data: Path, host: str, port: int, no_group_commit: bool, max_envelope_bytes: int | None, max_in_flight: int | None
+    data: Path,
+    host: str,
+    port: int,
+    no_group_commit: bool,
+    max_envelope_bytes: int | None,
+    max_in_flight: int | None,
+    client_rate: float | None,
+    client_burst: int | None,
 ) -> None:
     """Serve the kernel API on the embedded default (SQLite WAL, synchronous=FULL, files under DATA).
 
@@ -38,6 +47,10 @@ def serve(
         limits = dataclasses.replace(limits, max_envelope_bytes=max_envelope_bytes)
     if max_in_flight is not None:
         limits = dataclasses.replace(limits, max_in_flight=max_in_flight)
+    if client_rate is not None:
+        limits = dataclasses.replace(limits, client_rate=client_rate)
+    if client_burst is not None:
+        limits = dataclasses.replace(limits, client_burst=client_burst)
     try:
         platform = Platform.open(data, limits=limits, group_commit=not no_group_commit)
     except Exception as exc:
@@ -84,7 +97,10 @@ def bid_group() -> None:
 @click.option("--key", required=True, type=_FILE, help="Bidder's SM2 private key (PEM).")
 @click.option("--cert", required=True, type=_FILE, help="Bidder's certificate (PEM).")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Package directory to write.")
-def bid_seal(tender_file: Path, summary: Path, files: tuple[str, ...], key: Path, cert: Path, out: Path) -> None:
+@click.option("--lot", default=None, help="The lot (标段) id this bid is for (needed when the tender has several).")
+def bid_seal(
+    tender_file: Path, summary: Path, files: tuple[str, ...], key: Path, cert: Path, out: Path, lot: str | None
+) -> None:
     """Seal files to the tender's opening certificates and sign each envelope (offline)."""
     from bidkernel.client import seal_package
     from bidkernel.crypto.x509 import Certificate
@@ -93,8 +109,13 @@ def bid_seal(tender_file: Path, summary: Path, files: tuple[str, ...], key: Path
         tender = orjson.loads(tender_file.read_bytes())
         certs = [Certificate.from_pem(p.encode()) for p in tender["opening_certificates"]]
         tender_id = str(tender["id"])
+        lots = [str(x["id"]) for x in tender.get("lots", [])]
     except Exception:
         raise click.ClickException(f"{tender_file} is not a tender's public JSON (id, opening_certificates)") from None
+    if lot is not None and lots and lot not in lots:
+        raise click.ClickException(f"the tender has no lot {lot!r} (its lots: {', '.join(lots)})")
+    if lot is None and len(lots) > 1:
+        raise click.ClickException(f"the tender has lots {', '.join(lots)}: say which with --lot")
     pairs = []
     for f in files:
         name, sep, path = f.partition("=")
@@ -104,7 +125,7 @@ def bid_seal(tender_file: Path, summary: Path, files: tuple[str, ...], key: Path
     k, c = _load_identity(key, cert)
     try:
         m = seal_package(
-            out, tender_id=tender_id, opening_certificates=certs, summary=summary, files=pairs, key=k, cert=c
+            out, tender_id=tender_id, opening_certificates=certs, summary=summary, files=pairs, key=k, cert=c, lot=lot
         )
     except Exception as exc:
         raise click.ClickException(f"sealing failed: {exc}") from None
@@ -173,3 +194,81 @@ def receipt_verify(file: Path, trust: Path | None) -> None:
     note = "" if roots else " (trust: the receipt's own root; pass --trust to anchor it)"
     click.echo(f"OK: {s.kind} {s.bid_id} for tender {s.tender_id} at {s.received_at}; log index {s.log_index} "
                f"in a tree of {s.tree_size}; timestamp {s.timestamp.isoformat()}{note}")  # fmt: skip
+
+
+@click.group("roles")
+def roles_group() -> None:
+    """The operator's role registry: grant or revoke a certificate's role (overrides its OU/O)."""
+
+
+def _operator(server: str, key: Path, cert: Path) -> Any:
+    from bidkernel.client import KernelClient
+
+    k, c = _load_identity(key, cert)
+    return KernelClient(server, k, c)
+
+
+def _roles_call(server: str, key: Path, cert: Path, method: str, body: Any = None) -> Any:
+    from bidkernel.client import ApiError
+
+    try:
+        return _operator(server, key, cert).call(method, "/admin/roles", body)
+    except ApiError as exc:
+        raise click.ClickException(f"refused: {exc}") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot reach {server}: {exc}") from None
+
+
+def _fp_of(value: str) -> str:
+    """A fingerprint given as 64 hex digits or as a certificate file (PEM/DER)."""
+    if len(value) == 64 and all(c in "0123456789abcdefABCDEF" for c in value):
+        return value.lower()
+    from bidkernel.crypto.x509 import Certificate
+
+    try:
+        return Certificate.load(Path(value).read_bytes()).fingerprint.hex()
+    except Exception:
+        raise click.ClickException(f"{value!r} is neither a 64-hex-digit fingerprint nor a certificate file") from None
+
+
+_SERVER = click.option("--server", required=True, help="Kernel URL, e.g. http://127.0.0.1:8080")
+_OP_KEY = click.option("--key", required=True, type=_FILE, help="The operator's SM2 private key (PEM).")
+_OP_CERT = click.option("--cert", required=True, type=_FILE, help="The operator's certificate (PEM).")
+
+
+@roles_group.command("grant")
+@click.argument("certificate")
+@click.option("--role", required=True, type=click.Choice(["bidder", "agency", "supervisor", "custodian", "operator"]))
+@click.option("--org", required=True, help="The organisation it acts for.")
+@click.option("--reason", default="", help="Recorded in the ledger event.")
+@_SERVER
+@_OP_KEY
+@_OP_CERT
+def roles_grant(certificate: str, role: str, org: str, reason: str, server: str, key: Path, cert: Path) -> None:
+    """Grant CERTIFICATE (fingerprint or file) ROLE for ORG, whatever its OU says."""
+    body = {"action": "grant", "fingerprint": _fp_of(certificate), "role": role, "org": org, "reason": reason}
+    e = _roles_call(server, key, cert, "POST", body)
+    click.echo(f"granted {e['role']} ({e['org']}) to {e['fingerprint']}; ledger index {e['log_index']}")
+
+
+@roles_group.command("revoke")
+@click.argument("certificate")
+@click.option("--reason", default="", help="Recorded in the ledger event.")
+@_SERVER
+@_OP_KEY
+@_OP_CERT
+def roles_revoke(certificate: str, reason: str, server: str, key: Path, cert: Path) -> None:
+    """Revoke CERTIFICATE's role: its signed requests are refused (role-revoked)."""
+    e = _roles_call(server, key, cert, "POST", {"action": "revoke", "fingerprint": _fp_of(certificate),
+                                                  "reason": reason})  # fmt: skip
+    click.echo(f"revoked the role of {e['fingerprint']}; ledger index {e['log_index']}")
+
+
+@roles_group.command("list")
+@_SERVER
+@_OP_KEY
+@_OP_CERT
+def roles_list(server: str, key: Path, cert: Path) -> None:
+    """List the registry (certificates not listed take their role from their OU/O)."""
+    for e in _roles_call(server, key, cert, "GET"):
+        click.echo(f"{e['fingerprint']}  {e['status']:8}  {e['role'] or '-':10}  {e['org'] or '-'}")

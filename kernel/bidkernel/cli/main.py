@@ -56,6 +56,7 @@ _COMMANDS: list[tuple[str, str]] = [
     ("bidkernel.cli.intake", "receipt_group"),
     ("bidkernel.cli.plugins", "plugins_cmd"),
     ("bidkernel.cli.plugins", "outbox_group"),
+    ("bidkernel.cli.intake", "roles_group"),
 ]
 
 

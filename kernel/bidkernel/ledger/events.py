@@ -45,6 +45,8 @@ KERNEL_KINDS: Mapping[str, tuple[str, ...]] = {
     "bid.replaced": ("tender_id", "bid_id", "replaces"),
     "bid.withdrawn": ("tender_id", "bid_id"),
     "deadline.sealed": ("tender_id",),
+    "role.granted": ("fp", "role"),
+    "role.revoked": ("fp",),
 }
 # Namespaces whose kinds are open-ended (their issues define them); ``plugin.<name>.<event>``
 # is the only way for a plugin to log, so it cannot forge a kernel event.

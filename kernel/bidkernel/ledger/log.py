@@ -73,6 +73,8 @@ class LogConfig:
     checkpoint_every_n: int = 1024
     checkpoint_every_ms: int = 1000
     verify_on_open: Literal["full", "checkpoints"] = "full"
+    # sign a checkpoint inside every batch's own transaction (receipts then need no second commit)
+    checkpoint_on_commit: bool = False
 
 
 @dataclass
@@ -416,6 +418,7 @@ class TransparencyLog(LogReader):
 
     def _commit(self, batch: list[_Item]) -> None:
         accepted: list[_Item] = []
+        stored: StoredCheckpoint | None = None
         try:
             with self.store.transaction() as tx:
                 size = tx.ledger_size()
@@ -435,6 +438,13 @@ class TransparencyLog(LogReader):
                 new_size, new_front, nodes = merkle.append_leaf_hashes(self.hasher, size, frontier, leaf_hashes)
                 if accepted:
                     tx.ledger_append(size, [i.leaf for i in accepted], nodes)
+                    if self.config.checkpoint_on_commit and self._signer is not None:
+                        try:
+                            with tx.savepoint():
+                                stored = self._sign_in(tx)[1]
+                        except Exception as exc:  # the batch commits; a receipt will ask for a checkpoint
+                            log.error("checkpoint not signed in the commit: %s", exc)
+                            stored = None
         except Exception as exc:
             log.error("ledger batch of %d failed: %s", len(batch), exc)
             for item in batch:
@@ -442,6 +452,8 @@ class TransparencyLog(LogReader):
                     item.future.set_exception(exc)
             return
         self._size, self._frontier = new_size, new_front
+        if accepted and stored is not None:
+            self._last_cp = stored
         self.commits += 1
         for i, item in enumerate(accepted):
             item.future.set_result(size + i)
@@ -470,34 +482,42 @@ class TransparencyLog(LogReader):
         if self._signer is None:
             raise CheckpointError("no_signer", "this log has no signer")
         with self.store.transaction() as tx:
-            size = tx.ledger_size()
-            frontier = self._read_frontier(tx, size)
-            root = merkle.root_from_frontier(self.hasher, frontier)
-            last = tx.ledger_latest_checkpoint()
-            now = self._clock()
-            if last is not None:
-                if size < last.size:
-                    raise CheckpointError("rollback", f"tree of {size} is smaller than signed size {last.size}")
-                if now < last.time_ms:
-                    raise CheckpointError("clock_back", f"clock {now} is before the last checkpoint {last.time_ms}")
-                if size == last.size:
-                    if not hmac.compare_digest(root, last.root):
-                        raise CheckpointError("inconsistent", f"same size {size} but a different root")
-                    self._last_cp = last
-                    return SignedCheckpoint(Checkpoint(self.origin, last.size, last.root, last.time_ms), last.note)
-                if last.size > 0:
-                    try:
-                        proof = merkle.consistency_proof(self.hasher, last.size, size, tx.ledger_nodes)
-                        merkle.verify_consistency(self.hasher, last.size, size, last.root, root, proof)
-                    except (ProofError, LookupError) as exc:
-                        raise CheckpointError(
-                            "inconsistent",
-                            f"tree of {size} is not consistent with checkpoint {last.size}: {exc}",
-                        ) from None
-            scp = sign_checkpoint(Checkpoint(self.origin, size, root, now), [self._signer])
-            stored = tx.ledger_add_checkpoint(size, root, now, scp.note)
-        self._last_cp = stored
+            scp, stored = self._sign_in(tx)
+        if stored is not None:
+            self._last_cp = stored
         return scp
+
+    def _sign_in(self, tx: Transaction) -> tuple[SignedCheckpoint, StoredCheckpoint | None]:
+        """Sign (and store, in ``tx``) a checkpoint of the tree as ``tx`` sees it, after proving it
+        consistent with the last stored one. ``None`` stored: the last one already covers the tree."""
+        assert self._signer is not None
+        size = tx.ledger_size()
+        frontier = self._read_frontier(tx, size)
+        root = merkle.root_from_frontier(self.hasher, frontier)
+        last = tx.ledger_latest_checkpoint()
+        now = self._clock()
+        if last is not None:
+            if size < last.size:
+                raise CheckpointError("rollback", f"tree of {size} is smaller than signed size {last.size}")
+            if now < last.time_ms:
+                raise CheckpointError("clock_back", f"clock {now} is before the last checkpoint {last.time_ms}")
+            if size == last.size:
+                if not hmac.compare_digest(root, last.root):
+                    raise CheckpointError("inconsistent", f"same size {size} but a different root")
+                self._last_cp = last
+                return SignedCheckpoint(Checkpoint(self.origin, last.size, last.root, last.time_ms), last.note), None
+            if last.size > 0:
+                try:
+                    proof = merkle.consistency_proof(self.hasher, last.size, size, tx.ledger_nodes)
+                    merkle.verify_consistency(self.hasher, last.size, size, last.root, root, proof)
+                except (ProofError, LookupError) as exc:
+                    raise CheckpointError(
+                        "inconsistent",
+                        f"tree of {size} is not consistent with checkpoint {last.size}: {exc}",
+                    ) from None
+        scp = sign_checkpoint(Checkpoint(self.origin, size, root, now), [self._signer])
+        stored = tx.ledger_add_checkpoint(size, root, now, scp.note)
+        return scp, stored
 
     # ---------------------------------------------------------------------------------- checkpoints
 

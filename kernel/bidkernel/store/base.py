@@ -106,6 +106,7 @@ class BidRow:
     replaces: str | None
     nonce: str
     manifest: bytes
+    lot: str = "1"  # the lot (标段) this submission is for; "latest counts" is per (bidder, tender, lot)
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,21 @@ class KernelReads(ABC):
 
     @abstractmethod
     def plugin_kv_keys(self, plugin: str, prefix: str = "") -> list[str]: ...
+    # --- intake additions (issue 7): stored receipts, the role registry, the nonce journal ---
+    @abstractmethod
+    def receipt_get(self, bid_id: str, kind: str) -> bytes | None:
+        """The exact bytes of the receipt issued for ``bid_id``'s ``kind`` event (``bid.received``...)."""
+
+    @abstractmethod
+    def role_get(self, fp_hex: str) -> RoleEntry | None:
+        """The registry entry for a certificate fingerprint, if the operator made one."""
+
+    @abstractmethod
+    def roles_list(self) -> list[RoleEntry]: ...
+
+    @abstractmethod
+    def nonces_since(self, time_ms: int) -> list[tuple[str, int]]:
+        """Request nonces recorded at or after ``time_ms`` (to re-arm the replay cache after a restart)."""
 
 
 class Transaction(LedgerReads, KernelReads):
@@ -231,6 +247,23 @@ class Transaction(LedgerReads, KernelReads):
 
     @abstractmethod
     def outbox_delivered(self, ids: Sequence[int], time_ms: int) -> None: ...
+
+    # --- intake additions (issue 7) ---
+    @abstractmethod
+    def receipt_put(self, bid_id: str, kind: str, doc: bytes) -> None:
+        """Store a receipt's exact bytes (once; a second put for the same key is ignored)."""
+
+    @abstractmethod
+    def role_put(self, entry: RoleEntry) -> None:
+        """Insert or replace the registry entry of ``entry.fp``."""
+
+    @abstractmethod
+    def nonce_insert_new(self, nonce: str, time_ms: int) -> bool:
+        """Remember a nonce; ``False`` (and no change) if it was already there."""
+
+    @abstractmethod
+    def nonces_prune(self, before_ms: int) -> None:
+        """Forget request nonces recorded before ``before_ms`` (outside every replay window)."""
 
     @abstractmethod
     def savepoint(self) -> AbstractContextManager[None]:
@@ -290,8 +323,34 @@ class Store(ABC):
     def close(self) -> None:
         """Release connections. Idempotent."""
 
+    @abstractmethod
+    def relaxed_transaction(self) -> AbstractContextManager[Transaction]:
+        """A write transaction whose commit need not be durable against a power cut by itself (no fsync of
+        its own) but survives a process crash or restart; for records that can be rebuilt (issue 7)."""
+
+    @abstractmethod
+    def nonces_record_fast(self, nonces: Sequence[tuple[str, int]]) -> list[bool]:
+        """Record read requests' nonces in a relaxed transaction. Returns per nonce whether it was fresh."""
+
     def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class RoleEntry:
+    """The operator's registry entry for one certificate (SM3 fingerprint ``fp``).
+
+    ``status`` ``granted``: the caller acts as ``role`` of ``org`` whatever its certificate's OU/O say;
+    ``revoked``: the caller has no role at all (every signed request is refused).
+    """
+
+    fp: str
+    role: str
+    org: str
+    status: str
+    time_ms: int
+    by: str
+    log_index: int

@@ -23,6 +23,7 @@ from bidkernel.store.base import (
     NodeId,
     OutboxRow,
     Reader,
+    RoleEntry,
     Store,
     StoredCheckpoint,
     StoreError,
@@ -140,7 +141,25 @@ CREATE TABLE IF NOT EXISTS plugin_kv (
     value  BLOB NOT NULL,
     PRIMARY KEY (plugin, key)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS receipts (
+    bid_id TEXT NOT NULL,
+    kind   TEXT NOT NULL,
+    doc    BLOB NOT NULL,
+    PRIMARY KEY (bid_id, kind)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS roles (
+    fp        TEXT PRIMARY KEY,
+    role      TEXT NOT NULL,
+    org       TEXT NOT NULL,
+    status    TEXT NOT NULL,
+    time_ms   INTEGER NOT NULL,
+    by        TEXT NOT NULL,
+    log_index INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS request_nonces_by_time ON request_nonces(time_ms);
 """
+# columns added after a table was first created: (table, column, definition)
+_ADDED_COLUMNS = [("bids", "lot", "TEXT NOT NULL DEFAULT '1'")]
 
 
 def _connect(path: Path, timeout: float) -> sqlite3.Connection:
@@ -237,7 +256,8 @@ class _SQLiteLedgerReads:
 
 
 _BID_COLS = (
-    "id, tender_id, bidder_fp, bidder_org, status, received_ms, log_index, amendment_seq, replaces, nonce, manifest"
+    "id, tender_id, bidder_fp, bidder_org, status, received_ms, log_index, amendment_seq, replaces, nonce, manifest,"
+    " lot"
 )
 
 
@@ -245,6 +265,7 @@ def _bid(r: Sequence[object]) -> BidRow:
     return BidRow(
         str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), int(r[5]), int(r[6]),  # type: ignore[call-overload]
         int(r[7]), None if r[8] is None else str(r[8]), str(r[9]), _blob(r[10], "a bid manifest"),  # type: ignore[call-overload]
+        str(r[11]),
     )  # fmt: skip
 
 
@@ -359,6 +380,21 @@ class _SQLiteKernelReads:
             (plugin, len(prefix), prefix),
         )
         return [str(r[0]) for r in rows]
+    # --- intake additions (issue 7) ---
+    def receipt_get(self, bid_id: str, kind: str) -> bytes | None:
+        row = self._conn.execute("SELECT doc FROM receipts WHERE bid_id = ? AND kind = ?", (bid_id, kind)).fetchone()
+        return None if row is None else _blob(row[0], "a receipt")
+
+    def role_get(self, fp_hex: str) -> RoleEntry | None:
+        row = self._conn.execute(f"SELECT {_ROLE_COLS} FROM roles WHERE fp = ?", (fp_hex,)).fetchone()  # noqa: S608
+        return None if row is None else _role(row)
+
+    def roles_list(self) -> list[RoleEntry]:
+        return [_role(r) for r in self._conn.execute(f"SELECT {_ROLE_COLS} FROM roles ORDER BY time_ms, fp")]  # noqa: S608
+
+    def nonces_since(self, time_ms: int) -> list[tuple[str, int]]:
+        rows = self._conn.execute("SELECT nonce, time_ms FROM request_nonces WHERE time_ms >= ?", (time_ms,))
+        return [(str(a), int(b)) for a, b in rows]
 
 
 class SQLiteReader(_SQLiteLedgerReads, _SQLiteKernelReads, Reader):
@@ -417,10 +453,10 @@ class SQLiteTransaction(_SQLiteLedgerReads, _SQLiteKernelReads, Transaction):
         self.nonce_record(row.nonce, row.received_ms)
         try:
             self._conn.execute(
-                f"INSERT INTO bids({_BID_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+                f"INSERT INTO bids({_BID_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
                 (
                     row.id, row.tender_id, row.bidder_fp, row.bidder_org, row.status, row.received_ms,
-                    row.log_index, row.amendment_seq, row.replaces, row.nonce, row.manifest,
+                    row.log_index, row.amendment_seq, row.replaces, row.nonce, row.manifest, row.lot,
                 ),
             )  # fmt: skip
         except sqlite3.IntegrityError:
@@ -489,6 +525,22 @@ class SQLiteTransaction(_SQLiteLedgerReads, _SQLiteKernelReads, Transaction):
 
     def plugin_kv_delete(self, plugin: str, key: str) -> None:
         self._conn.execute("DELETE FROM plugin_kv WHERE plugin = ? AND key = ?", (plugin, key))
+    # --- intake additions (issue 7) ---
+    def receipt_put(self, bid_id: str, kind: str, doc: bytes) -> None:
+        self._conn.execute("INSERT OR IGNORE INTO receipts(bid_id, kind, doc) VALUES (?, ?, ?)", (bid_id, kind, doc))
+
+    def role_put(self, entry: RoleEntry) -> None:
+        self._conn.execute(
+            f"INSERT OR REPLACE INTO roles({_ROLE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+            (entry.fp, entry.role, entry.org, entry.status, entry.time_ms, entry.by, entry.log_index),
+        )
+
+    def nonce_insert_new(self, nonce: str, time_ms: int) -> bool:
+        cur = self._conn.execute("INSERT OR IGNORE INTO request_nonces(nonce, time_ms) VALUES (?, ?)", (nonce, time_ms))
+        return cur.rowcount == 1
+
+    def nonces_prune(self, before_ms: int) -> None:
+        self._conn.execute("DELETE FROM request_nonces WHERE time_ms < ?", (before_ms,))
 
 
 class SQLiteStore(Store):
@@ -505,6 +557,10 @@ class SQLiteStore(Store):
         self._writer = _connect(self.path, timeout)
         try:
             self._writer.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+            for table, col, definition in _ADDED_COLUMNS:
+                have = {r[1] for r in self._writer.execute(f"PRAGMA table_info({table})")}
+                if col not in have:
+                    self._writer.execute(f"ALTER TABLE {table} ADD COLUMN {col} {definition}")
         except sqlite3.Error as exc:
             self._writer.close()
             raise StoreError(f"cannot create the schema in {self.path}: {exc}") from None
@@ -581,3 +637,45 @@ class SQLiteStore(Store):
                 except sqlite3.ProgrammingError:  # pragma: no cover - closed from its thread already
                     pass
             self._readers.clear()
+
+    # --- intake additions (issue 7) ---
+    @contextmanager
+    def relaxed_transaction(self) -> Iterator[Transaction]:
+        """A write transaction committed with ``synchronous=NORMAL``: no fsync of its own. It survives a
+        process crash or restart (the WAL frames are in the page cache, and the next durable commit
+        fsyncs them), not a power cut before that. For records that can be rebuilt (see callers)."""
+        self._check_open()
+        with self._write_lock:
+            conn = self._writer
+            conn.execute("PRAGMA synchronous=NORMAL")
+            try:
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.Error as exc:
+                    raise StoreError(f"cannot begin a write transaction: {exc}") from None
+                try:
+                    yield SQLiteTransaction(conn)
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                try:
+                    conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise StoreError(f"commit failed: {exc}") from None
+            finally:
+                conn.execute("PRAGMA synchronous=FULL")
+
+    def nonces_record_fast(self, nonces: Sequence[tuple[str, int]]) -> list[bool]:
+        """Record read requests' nonces in a :meth:`relaxed_transaction`. Returns per nonce whether it was fresh."""
+        with self.relaxed_transaction() as tx:
+            return [tx.nonce_insert_new(n, t) for n, t in nonces]
+
+
+_ROLE_COLS = "fp, role, org, status, time_ms, by, log_index"
+
+
+def _role(r: Sequence[object]) -> RoleEntry:
+    return RoleEntry(str(r[0]), str(r[1]), str(r[2]), str(r[3]), int(r[4]), str(r[5]), int(r[6]))  # type: ignore[call-overload]
