@@ -57,6 +57,7 @@ class Ctx:
     registry: CollectorRegistry
     in_flight: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)  # per-app services of other modules (the opening)
 
 
 @dataclass(frozen=True)
@@ -344,6 +345,10 @@ ENDPOINTS: list[Endpoint] = [
              ("operator",)),
 ]  # fmt: skip
 
+from bidkernel.api import opening_routes  # noqa: E402  (its handlers use Ctx and Endpoint above)
+
+ENDPOINTS += opening_routes.opening_endpoints()
+
 
 def openapi_document() -> dict[str, Any]:
     """OpenAPI 3.1 from :data:`ENDPOINTS` (and POST /tsa)."""
@@ -352,7 +357,7 @@ def openapi_document() -> dict[str, Any]:
     for e in ENDPOINTS:
         params = [
             {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-            for n in ("tender_id", "bid_id")
+            for n in ("tender_id", "bid_id", "envelope")
             if "{" + n + "}" in e.path
         ] + [{"name": n, "in": "query", "schema": {"type": "integer"}} for n in e.params]
         op: dict[str, Any] = {
@@ -483,7 +488,7 @@ def _metrics(registry: CollectorRegistry) -> dict[str, Any]:
     }
 
 
-def create_kernel_app(platform: Platform, *, seal_interval_s: float = 0.2) -> Starlette:
+def create_kernel_app(platform: Platform, *, seal_interval_s: float = 0.2, opening_tick_s: float = 1.0) -> Starlette:
     """The kernel app over ``platform``: every route of :data:`ENDPOINTS` plus ``POST /tsa``."""
     tenders = TenderService(platform)
     registry = CollectorRegistry()
@@ -495,6 +500,7 @@ def create_kernel_app(platform: Platform, *, seal_interval_s: float = 0.2) -> St
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async def sealer() -> None:
+            last_tick = 0.0
             while True:
                 try:
                     await run_in_threadpool(tenders.seal_due)
@@ -502,6 +508,12 @@ def create_kernel_app(platform: Platform, *, seal_interval_s: float = 0.2) -> St
                     pass
                 except Exception:
                     log.exception("sealing failed")
+                if time.monotonic() - last_tick >= opening_tick_s:
+                    last_tick = time.monotonic()
+                    try:
+                        await run_in_threadpool(opening_routes.tick, ctx)
+                    except Exception:
+                        log.exception("the opening tick failed")
                 await asyncio.sleep(seal_interval_s)
 
         task = asyncio.create_task(sealer())

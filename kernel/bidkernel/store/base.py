@@ -149,6 +149,22 @@ class KernelReads(ABC):
     def outbox_pending(self, limit: int = 100) -> list[tuple[int, str, str, bytes]]:
         """Undelivered outbox events as ``(id, kind, idempotency key, payload)``, oldest first."""
 
+    # --- the opening (issue 8) ------------------------------------------------------------------
+    @abstractmethod
+    def opening_get(self, tender_id: str) -> bytes | None:
+        """The opening's status document (JSON), if the opening has started."""
+
+    @abstractmethod
+    def openings_in_state(self, state: str) -> list[str]:
+        """Tender ids whose opening is in ``state`` (e.g. ``opening``: still running)."""
+
+    @abstractmethod
+    def opening_entry_get(self, tender_id: str, kind: str, key: str) -> bytes | None: ...
+
+    @abstractmethod
+    def opening_entries(self, tender_id: str, kind: str) -> list[tuple[str, bytes]]:
+        """Every ``(key, doc)`` of one kind (custody setup, share releases, key releases, progress...)."""
+
 
 class Transaction(LedgerReads, KernelReads):
     """A write transaction (see the module docstring)."""
@@ -202,6 +218,15 @@ class Transaction(LedgerReads, KernelReads):
     @abstractmethod
     def ledger_add_checkpoint(self, size: int, root: bytes, time_ms: int, note: str) -> StoredCheckpoint:
         """Store a signed checkpoint; returns it with its ``seq``."""
+
+    # --- the opening (issue 8) ------------------------------------------------------------------
+    @abstractmethod
+    def opening_put(self, tender_id: str, state: str, doc: bytes) -> None:
+        """Insert or replace the opening's status document."""
+
+    @abstractmethod
+    def opening_entry_put(self, tender_id: str, kind: str, key: str, doc: bytes, *, replace: bool = True) -> None:
+        """Store one opening entry; with ``replace=False`` an existing one raises :class:`DuplicateError`."""
 
 
 class DuplicateError(StoreError):

@@ -108,6 +108,18 @@ CREATE TABLE IF NOT EXISTS outbox (
     created_ms   INTEGER NOT NULL,
     delivered_ms INTEGER
 );
+CREATE TABLE IF NOT EXISTS openings (
+    tender_id TEXT PRIMARY KEY,
+    state     TEXT NOT NULL,
+    doc       BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS opening_entries (
+    tender_id TEXT NOT NULL,
+    kind      TEXT NOT NULL,
+    key       TEXT NOT NULL,
+    doc       BLOB NOT NULL,
+    PRIMARY KEY (tender_id, kind, key)
+) WITHOUT ROWID;
 CREATE TRIGGER IF NOT EXISTS ledger_leaves_append_only_u BEFORE UPDATE ON ledger_leaves
     BEGIN SELECT RAISE(ABORT, 'ledger_leaves is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS ledger_leaves_append_only_d BEFORE DELETE ON ledger_leaves
@@ -288,6 +300,27 @@ class _SQLiteKernelReads:
         )
         return [(int(a), str(b), str(c), _blob(d, "an outbox payload")) for a, b, c, d in rows]
 
+    # --- the opening (issue 8) ------------------------------------------------------------------
+    def opening_get(self, tender_id: str) -> bytes | None:
+        row = self._conn.execute("SELECT doc FROM openings WHERE tender_id = ?", (tender_id,)).fetchone()
+        return None if row is None else _blob(row[0], "an opening document")
+
+    def openings_in_state(self, state: str) -> list[str]:
+        rows = self._conn.execute("SELECT tender_id FROM openings WHERE state = ? ORDER BY tender_id", (state,))
+        return [str(r[0]) for r in rows]
+
+    def opening_entry_get(self, tender_id: str, kind: str, key: str) -> bytes | None:
+        row = self._conn.execute(
+            "SELECT doc FROM opening_entries WHERE tender_id = ? AND kind = ? AND key = ?", (tender_id, kind, key)
+        ).fetchone()
+        return None if row is None else _blob(row[0], "an opening entry")
+
+    def opening_entries(self, tender_id: str, kind: str) -> list[tuple[str, bytes]]:
+        rows = self._conn.execute(
+            "SELECT key, doc FROM opening_entries WHERE tender_id = ? AND kind = ? ORDER BY key", (tender_id, kind)
+        )
+        return [(str(k), _blob(d, "an opening entry")) for k, d in rows]
+
 
 class SQLiteReader(_SQLiteLedgerReads, _SQLiteKernelReads, Reader):
     def __init__(self, conn: sqlite3.Connection) -> None:
@@ -385,6 +418,22 @@ class SQLiteTransaction(_SQLiteLedgerReads, _SQLiteKernelReads, Transaction):
 
     def outbox_delivered(self, ids: Sequence[int], time_ms: int) -> None:
         self._conn.executemany("UPDATE outbox SET delivered_ms = ? WHERE id = ?", ((time_ms, i) for i in ids))
+
+    # --- the opening (issue 8) ------------------------------------------------------------------
+    def opening_put(self, tender_id: str, state: str, doc: bytes) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO openings(tender_id, state, doc) VALUES (?, ?, ?)", (tender_id, state, doc)
+        )
+
+    def opening_entry_put(self, tender_id: str, kind: str, key: str, doc: bytes, *, replace: bool = True) -> None:
+        verb = "INSERT OR REPLACE" if replace else "INSERT"
+        try:
+            self._conn.execute(
+                f"{verb} INTO opening_entries(tender_id, kind, key, doc) VALUES (?, ?, ?, ?)",
+                (tender_id, kind, key, doc),
+            )
+        except sqlite3.IntegrityError:
+            raise DuplicateError("this opening entry exists") from None
 
 
 class SQLiteStore(Store):
