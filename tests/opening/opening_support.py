@@ -13,7 +13,7 @@ from typing import Any
 from intake_support import Kernel, start_kernel
 
 from bidkernel.client import KernelClient, Package, seal_package
-from bidkernel.crypto.ca import ENCRYPTION, Issued
+from bidkernel.crypto.ca import ENCRYPTION, SIGNING, Issued
 from bidkernel.crypto.x509 import Certificate
 from bidkernel.opening import OpeningService
 from bidkernel.tenders import TenderService
@@ -49,7 +49,8 @@ class Hall:
         while len(self.custodians) <= i:
             n = len(self.custodians)
             role = ("operator", "supervisor", "agency")[n % 3]
-            self.custodians.append(self.k.identity(f"custodian-{n}", role, f"Custodian {n}", key_usage=ENCRYPTION))
+            usage = (*SIGNING, *ENCRYPTION)  # custodians sign requests and receive encrypted shares
+            self.custodians.append(self.k.identity(f"custodian-{n}", role, f"Custodian {n}", key_usage=usage))
         return self.custodians[i]
 
     def custodian_client(self, i: int) -> KernelClient:
