@@ -24,6 +24,7 @@ from bidkernel.opening.service import (
     BIDKEY,
     CONFIRM,
     FINAL,
+    ITEM,
     OBJECTION,
     OpeningService,
     _sealed_label,
@@ -195,8 +196,8 @@ class Releases:
         if who.role != "bidder":
             raise KernelError("forbidden", "bidders confirm or object")
         st = self.o.state(tid)
-        if st is None or st["summary_ms"] is None:
-            raise KernelError("opening-state", "the 唱标 table is not ready")
+        if st is None:
+            raise KernelError("opening-state", "the opening has not started")
         bid_id = req.get("bid_id") if isinstance(req, dict) else None
         if not isinstance(bid_id, str):
             raise KernelError("bad-request", "send {bid_id" + (", text}" if objection else "}"))
@@ -217,6 +218,10 @@ class Releases:
         else:
             if bid.bidder_fp != who.fp:
                 raise KernelError("forbidden", "a bidder confirms its own row")
+            with self.p.store.reader() as r:
+                item = r.opening_entry_get(tid, ITEM, f"{bid.id}/summary")
+            if item is None or orjson.loads(item)["status"] != "done":
+                raise KernelError("opening-state", "this bid's 唱标 row is not read out yet")
             data = {"tender_id": tid, "bid_id": bid.id, "by": who.fp}
             kind, key, entry = "opening.confirmed", bid.id, CONFIRM
 
