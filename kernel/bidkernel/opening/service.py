@@ -21,6 +21,7 @@ import base64
 import os
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,9 +96,22 @@ class Job:
 class OpeningService:
     """The opening of tenders over a :class:`Platform` (docs/protocol.md "Opening")."""
 
-    def __init__(self, platform: Platform, tenders: TenderService | None = None) -> None:
+    def __init__(
+        self,
+        platform: Platform,
+        tenders: TenderService | None = None,
+        *,
+        batch_items: int | None = None,
+        pause_s: float | None = None,
+    ) -> None:
         self.p = platform
         self.tenders = tenders or TenderService(platform)
+        # Documents go to the native code in one batch per tender unless a smaller batch is configured:
+        # progress is recorded after each batch, and a pause between batches leaves disk time to intake.
+        env_items = os.environ.get("BIDKERNEL_OPENING_BATCH", "0")
+        env_pause = os.environ.get("BIDKERNEL_OPENING_PAUSE_MS", "0")
+        self.batch_items = batch_items if batch_items is not None else int(env_items or 0)
+        self.pause_s = pause_s if pause_s is not None else int(env_pause or 0) / 1000
 
     # ----------------------------------------------------------------------------------- reading
     def _doc(self, tender_id: str) -> dict[str, Any]:
@@ -339,7 +353,14 @@ class OpeningService:
 
     # decryption ----------------------------------------------------------------------------------
     def _run(self, tid: str, doc: dict[str, Any], jobs: list[Job], *, in_memory: bool) -> None:
-        """One native batch over ``jobs``; summaries come back in memory (and are also written)."""
+        """One native batch over ``jobs`` (or batches of ``batch_items``); summaries come back in memory."""
+        step = self.batch_items if self.batch_items > 0 and not in_memory else len(jobs)
+        for i in range(0, len(jobs), max(step, 1)):
+            if i and self.pause_s:
+                time.sleep(self.pause_s)
+            self._run_batch(tid, doc, jobs[i : i + step], in_memory=in_memory)
+
+    def _run_batch(self, tid: str, doc: dict[str, Any], jobs: list[Job], *, in_memory: bool) -> None:
         if not jobs:
             return
         self.require_opening_time(doc)  # re-checked right before any plaintext is produced
