@@ -43,10 +43,10 @@ def allowed(method: str, path: str, role: str, state: str) -> bool:
         ("POST", "/bids/{bid_id}/withdraw"): lambda: role == "bidder1" and state == "open",
         ("POST", "/admin/revocations"): lambda: role == "operator",
         # the opening (issue 8): these tenders hold agency keys under platform custody, so nothing opens;
-        # the status shows to the agency, the supervisor and bidders while the tender is not finished
+        # the status shows to the agency, the supervisor and the tender's bidders until it has finished
         ("POST", "/tenders/{tender_id}/opening"): lambda: False,
         ("GET", "/tenders/{tender_id}/opening"): lambda: (
-            state != "draft" and role in ("agency-a", "supervisor", "bidder1", "bidder2")
+            state != "draft" and role in ("agency-a", "supervisor", "bidder1")
         ),
         ("GET", "/tenders/{tender_id}/custody"): lambda: state != "draft",
         ("POST", "/tenders/{tender_id}/custody/releases"): lambda: False,

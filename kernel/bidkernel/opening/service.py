@@ -138,8 +138,12 @@ class OpeningService:
         finished = st is not None and st["state"] in FINAL
         if not finished:
             owner = who is not None and who.role == "agency" and who.org == doc["agency_org"]
-            if who is None or not (owner or who.role in ("supervisor", "bidder")):
-                raise KernelError("forbidden", "the opening is shown to the public once it has finished")
+            bidder = False
+            if who is not None and who.role == "bidder":
+                with self.p.store.reader() as r:
+                    bidder = bool(r.bids_of_tender(doc["id"], bidder_fp=who.fp))
+            if who is None or not (owner or bidder or who.role == "supervisor"):
+                raise KernelError("forbidden", "the opening is shown to its tender's parties until it has finished")
         if st is None:
             return {
                 "tender_id": doc["id"], "state": "waiting", "custody": doc["custody"], "opening_ms": doc["opening_ms"],
@@ -246,10 +250,14 @@ class OpeningService:
         st["failures"] = [v["failure"] for _k, v in sorted(items.items()) if v["status"] == "failed"]
         if st["summary_ms"] is None and all(f"{b.id}/summary" in items for b in bids):
             st["summary_ms"] = self.p.now_ms()
-        with self.p.store.transaction() as tx:
-            cur = tx.opening_get(tid)
-            if cur is not None and orjson.loads(cur)["state"] == "opening":
-                tx.opening_put(tid, "opening", orjson.dumps(st))
+        new = orjson.dumps(st)
+        with self.p.store.reader() as r:
+            unchanged = r.opening_get(tid) == new
+        if not unchanged:  # the background tick calls this every second: write only what changed
+            with self.p.store.transaction() as tx:
+                cur = tx.opening_get(tid)
+                if cur is not None and orjson.loads(cur)["state"] == "opening":
+                    tx.opening_put(tid, "opening", new)
         return items
 
     # keys ----------------------------------------------------------------------------------------
