@@ -90,6 +90,7 @@ def test_sigkill_mid_opening_then_resume(tmp_path: Path) -> None:
             assert (p.stat().st_ino, p.stat().st_mtime_ns) == stat
             assert p.stat().st_size == 1 << 20
         assert len(list(plain.glob("*/technical"))) == BIDS
+        assert list(plain.glob("*/.*")) == []  # no partial output left from the killed run
         again = ac.open_tender(t["id"])
         assert again["record_index"] == st["record_index"]
     finally:

@@ -228,6 +228,8 @@ class OpeningService:
             bids = [b for b in (r.bid_get(x) for x in st["live_bids"]) if b is not None]
             items = {k: orjson.loads(v) for k, v in r.opening_entries(tid, ITEM)}
         bids.sort(key=lambda b: b.log_index)
+        for tmp in (self.p.data / "plaintext" / tid).glob("*/.*.tmp"):  # partial output of a crashed run
+            tmp.unlink(missing_ok=True)
         pending = [(b, e) for b in bids for e in orjson.loads(b.manifest) if f"{b.id}/{e['name']}" not in items]
         jobs, fails = self._jobs(doc, pending)
         self._save_items(tid, {f"{f['bid_id']}/{f['envelope']}": {"status": "failed", "failure": f} for f in fails})
