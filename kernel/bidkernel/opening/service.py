@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import base64
 import os
-import secrets
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from bidkernel import _native
 from bidkernel.authn import Principal
 from bidkernel.crypto import sm2
 from bidkernel.crypto.envelope import (
+    EnvelopeFormatError,
     EnvelopeHeader,
     NotARecipient,
     parse_header,
@@ -50,6 +51,8 @@ from bidkernel.store.base import BidRow, TenderRow, Transaction
 from bidkernel.tenders import TenderService, check_id
 
 FINAL = ("opened", "failed")
+SUMMARY = "summary"  # the 唱标 envelope (bidkernel.intake.SUMMARY)
+SUMMARY_IN_MEMORY = 1 << 20  # larger "summaries" are opened like documents, to a file
 RECORD_FORMAT = "bidkernel/opening-record/v1"
 ITEM, BIDKEY, BACKUP, CONFIRM, OBJECTION = "item", "bidkey", "backup", "confirm", "objection"
 
@@ -231,11 +234,17 @@ class OpeningService:
         for tmp in (self.p.data / "plaintext" / tid).glob("*/.*.tmp"):  # partial output of a crashed run
             tmp.unlink(missing_ok=True)
         pending = [(b, e) for b in bids for e in orjson.loads(b.manifest) if f"{b.id}/{e['name']}" not in items]
-        jobs, fails = self._jobs(doc, pending)
-        self._save_items(tid, {f"{f['bid_id']}/{f['envelope']}": {"status": "failed", "failure": f} for f in fails})
-        self._run(tid, doc, [j for j in jobs if j.name == "summary"], in_memory=True)
-        self._progress(tid, st, bids)  # the 唱标 table is readable before the documents start
-        self._run(tid, doc, [j for j in jobs if j.name != "summary"], in_memory=False)
+        first = [(b, e) for b, e in pending if e["name"] == SUMMARY and e["size"] <= SUMMARY_IN_MEMORY]
+        first_keys = {(b.id, e["name"]) for b, e in first}
+        rest = [(b, e) for b, e in pending if (b.id, e["name"]) not in first_keys]
+        # 唱标 first: the summaries' keys, one native batch in memory, the table saved; then the documents
+        for part, in_memory in ((first, True), (rest, False)):
+            jobs, fails = self._jobs(doc, part)
+            failed = {f"{f['bid_id']}/{f['envelope']}": {"status": "failed", "failure": f} for f in fails}
+            self._save_items(tid, failed)
+            self._run(tid, doc, jobs, in_memory=in_memory)
+            if in_memory:
+                self._progress(tid, st, bids)
         if doc["custody"] == "bidder" and self.p.clock.has_reached(_window_end(doc) / 1000):
             self._close_window(tid, doc, bids)
         items = self._progress(tid, st, bids)
@@ -248,7 +257,7 @@ class OpeningService:
         with self.p.store.reader() as r:
             items = {k: orjson.loads(v) for k, v in r.opening_entries(tid, ITEM)}
         st["table"] = _table(bids, items)
-        fill_summaries(self.p, tid, st["table"])
+        fill_summaries(st["table"], items)
         st["failures"] = [v["failure"] for _k, v in sorted(items.items()) if v["status"] == "failed"]
         if st["summary_ms"] is None and all(f"{b.id}/summary" in items for b in bids):
             st["summary_ms"] = self.p.now_ms()
@@ -291,10 +300,18 @@ class OpeningService:
         def fail(b: BidRow, name: str, cause: str, detail: str) -> None:
             fails.append(failure(b.id, name, cause, detail, now, over))
 
+        # headers first, read in parallel: each is one small cold read, latency-bound on a busy disk
+        paths = [self.p.blobs.path(e["sm3"]) for _b, e in pending]
+        with ThreadPoolExecutor(min(32, len(paths))) as ex:
+            heads = dict(zip(paths, ex.map(_try_read_header, paths), strict=True))
+
         def header(b: BidRow, e: dict[str, Any]) -> tuple[Path, EnvelopeHeader] | None:
             path = self.p.blobs.path(e["sm3"])
             try:
-                return path, read_header_from_file(path)
+                got = heads[path]
+                if isinstance(got, Exception):
+                    raise got
+                return path, got
             except OSError as exc:
                 fail(b, e["name"], "platform-fault", f"the stored envelope cannot be read ({exc.strerror})")
             except (CryptoError, ValueError, IndexError):
@@ -378,7 +395,8 @@ class OpeningService:
         outs: list[Path] = []
         for j in jobs:
             d = plaintext_dir(self.p, tid, j.bid.id)
-            _mkdirs(d)
+            if not in_memory:
+                _mkdirs(d)
             outs.append(d / j.name)
         batch = [
             (j.key, j.header.iv, str(j.path), j.header.ciphertext_offset, j.header.ciphertext_length,
@@ -392,11 +410,11 @@ class OpeningService:
         now = self.p.now_ms()
         over = doc.get("attribution")
         entries: dict[str, dict[str, Any]] = {}
-        for j, o, res in zip(jobs, outs, results, strict=True):
+        for j, res in zip(jobs, results, strict=True):
             k = f"{j.bid.id}/{j.name}"
-            if isinstance(res, bytes):
-                _write_atomic(o, res)
-                entries[k] = {"status": "done", "bytes": len(res), "via": j.via}
+            if isinstance(res, bytes):  # a summary: kept in the store with its progress (one commit for all)
+                entries[k] = {"status": "done", "bytes": len(res), "via": j.via,
+                              "text": base64.b64encode(res).decode()}  # fmt: skip
             elif isinstance(res, int):
                 entries[k] = {"status": "done", "bytes": res, "via": j.via}
             else:
@@ -536,17 +554,6 @@ def _cause_of(exc: Exception, via: str) -> tuple[str, str]:
     return "platform-fault", type(exc).__name__
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
 def _table(bids: list[BidRow], items: dict[str, Any]) -> list[dict[str, Any]]:
     """The 唱标 table: one row per live bid, in order of receipt."""
     rows = []
@@ -561,13 +568,13 @@ def _table(bids: list[BidRow], items: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def fill_summaries(p: Platform, tid: str, table: list[dict[str, Any]]) -> None:
-    """Read the decrypted 唱标 summaries into the table rows (text, and fields when it is JSON)."""
+def fill_summaries(table: list[dict[str, Any]], items: dict[str, Any]) -> None:
+    """Put the decrypted 唱标 summaries into the table rows (text, and fields when it is JSON)."""
     for row in table:
-        path = plaintext_dir(p, tid, row["bid_id"]) / "summary"
-        if not path.exists():
+        item = items.get(f"{row['bid_id']}/{SUMMARY}", {})
+        if "text" not in item:
             continue
-        raw = path.read_bytes()
+        raw = base64.b64decode(item["text"])
         try:
             row["summary"] = raw.decode()
         except UnicodeDecodeError:
@@ -595,6 +602,31 @@ def read_plaintext(platform: Platform, tender_id: str, bid_id: str, envelope: st
     check_id(bid_id, "bid")
     with platform.store.reader() as r:
         raw = r.opening_entry_get(doc["id"], ITEM, f"{bid_id}/{envelope}")
-    if raw is None or orjson.loads(raw)["status"] != "done":
+    item = None if raw is None else orjson.loads(raw)
+    if item is None or item["status"] != "done":
         raise KernelError("not-found", "no such opened envelope")
+    if "text" in item:
+        return base64.b64decode(item["text"])
     return (plaintext_dir(platform, doc["id"], bid_id) / envelope).read_bytes()
+
+
+def _try_read_header(path: Path) -> EnvelopeHeader | Exception:
+    try:
+        return _read_header(path)
+    except (OSError, CryptoError, ValueError, IndexError) as exc:
+        return exc
+
+
+def _read_header(path: Path) -> EnvelopeHeader:
+    """The envelope header from the first 64 KiB (16 recipients fit in ~6 KiB); the general reader (1 MiB)
+    only if that is not enough — so a cold 10 MiB file costs one small read here, not a tenth of it."""
+    with open(path, "rb") as f:
+        head = f.read(64 << 10)
+        size = os.fstat(f.fileno()).st_size
+    try:
+        h = parse_header(head)
+    except (CryptoError, ValueError, IndexError):
+        return read_header_from_file(path)
+    if h.total_length != size:
+        raise EnvelopeFormatError(f"envelope size {size} is not its DER length {h.total_length}")
+    return h
