@@ -4,6 +4,7 @@ through the CLI and by direct library calls."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 
 import orjson
@@ -106,3 +107,28 @@ def test_threshold_custody(hall: Hall) -> None:
     with pytest.raises(ApiError) as e:
         hall.custodian_client(2).release_share(tid, _share(hall, tid, 2))
     assert e.value.kind == "opening-state"
+
+
+def test_custodian_detects_a_tampered_encrypted_share(hall: Hall) -> None:
+    """If the published encrypted share is swapped (here: custodian 1's slot holds custodian 2's share, validly
+    encrypted to custodian 1), the custodian's tool refuses to release it and says why; nothing is sent."""
+    t = hall.threshold_tender(2, 3, seconds=60)
+    tid = t["id"]
+    hall.after_deadline(t)
+    with hall.k.platform.store.reader() as r:
+        setup = tender_keys.setup_of(r, tid)
+    from bidkernel.crypto import sm2
+
+    other = _share(hall, tid, 1)
+    msg = tender_keys.SHARE_MAGIC + tid.encode() + b"\x00" + bytes([1]) + other.to_bytes(32, "big")
+    setup["custodians"][0]["encrypted_share"] = base64.b64encode(
+        sm2.encrypt(hall.custodian(0).certificate.public_key, msg)
+    ).decode()
+    with hall.k.platform.store.transaction() as tx:
+        tx.opening_entry_put(tid, tender_keys.ENTRY, "setup", orjson.dumps(setup))
+    key, cert = _pem_files(hall, 0)
+    r = CliRunner().invoke(build_cli(), ["custody", "release", tid, "--server", hall.k.url, "--key", key,
+                                         "--cert", cert, "--no-check-local-clock"])  # fmt: skip
+    assert r.exit_code != 0 and "not valid" in r.output and "Feldman" in r.output
+    with hall.k.platform.store.reader() as rd:
+        assert rd.opening_entries(tid, tender_keys.SHARES) == []
