@@ -300,10 +300,23 @@ class OpeningService:
         def fail(b: BidRow, name: str, cause: str, detail: str) -> None:
             fails.append(failure(b.id, name, cause, detail, now, over))
 
-        # headers first, read in parallel: each is one small cold read, latency-bound on a busy disk
-        paths = [self.p.blobs.path(e["sm3"]) for _b, e in pending]
-        with ThreadPoolExecutor(min(32, len(paths))) as ex:
-            heads = dict(zip(paths, ex.map(_try_read_header, paths), strict=True))
+        heads: dict[Path, EnvelopeHeader | Exception] = {}
+        reused: dict[str, dict[str, Any]] = {}
+
+        def prefetch(todo: list[tuple[BidRow, dict[str, Any]]]) -> None:
+            """Headers read in parallel: each is one small cold read, latency-bound on a busy disk."""
+            paths = [self.p.blobs.path(e["sm3"]) for _b, e in todo]
+            if paths:
+                with ThreadPoolExecutor(min(32, len(paths))) as ex:
+                    heads.update(zip(paths, ex.map(_try_read_header, paths), strict=True))
+
+        def reuse(b: BidRow, e: dict[str, Any]) -> bool:
+            """A plaintext renamed into place before a crash is final (renamed only after its SM3 check)."""
+            out: Path = plaintext_dir(self.p, tid, b.id) / str(e["name"])
+            done = out.exists()
+            if done:
+                reused[f"{b.id}/{e['name']}"] = {"status": "done", "bytes": out.stat().st_size, "via": "resumed"}
+            return done
 
         def header(b: BidRow, e: dict[str, Any]) -> tuple[Path, EnvelopeHeader] | None:
             path = self.p.blobs.path(e["sm3"])
@@ -324,9 +337,9 @@ class OpeningService:
             if got is None:
                 return [], []  # waiting for k custodians
             key, cert = got
-            for b, e in pending:
-                if self._reuse(tid, b, e):
-                    continue
+            todo = [(b, e) for b, e in pending if not reuse(b, e)]
+            prefetch(todo)
+            for b, e in todo:
                 h = header(b, e)
                 if h is None:
                     continue
@@ -341,6 +354,7 @@ class OpeningService:
                     continue
                 jobs.append(Job(b, e["name"], e["sm3"], h[0], h[1], ck, "tender-key"))
             del key
+            self._save_items(tid, reused)
             return jobs, fails
         # bidder custody: keys the bidders released, else a backup opened with the remedy key
         with self.p.store.reader() as r:
@@ -348,10 +362,11 @@ class OpeningService:
             backups = {k: orjson.loads(v) for k, v in r.opening_entries(tid, BACKUP)}
         remedy: tuple[sm2.PrivateKey, Certificate] | None = None
         prov = tender_keys.provider(self.p)
-        for b, e in pending:
+        todo = [(b, e) for b, e in pending if f"{b.id}/{e['name']}" in released.keys() | backups.keys()]
+        todo = [(b, e) for b, e in todo if not reuse(b, e)]
+        prefetch(todo)
+        for b, e in todo:
             k = f"{b.id}/{e['name']}"
-            if (k not in released and k not in backups) or self._reuse(tid, b, e):
-                continue
             h = header(b, e)
             if h is None:
                 continue
@@ -368,16 +383,8 @@ class OpeningService:
                 fail(b, e["name"], "wrong-key", "the backup's wrapped key does not decrypt with the remedy key")
                 continue
             jobs.append(Job(b, e["name"], e["sm3"], h[0], h[1], ck, "backup"))
+        self._save_items(tid, reused)
         return jobs, fails
-
-    def _reuse(self, tid: str, b: BidRow, e: dict[str, Any]) -> bool:
-        """A plaintext renamed into place before a crash is final (renamed only after its SM3 check)."""
-        out = plaintext_dir(self.p, tid, b.id) / e["name"]
-        if not out.exists():
-            return False
-        self._save_items(tid, {f"{b.id}/{e['name']}": {"status": "done", "bytes": out.stat().st_size,
-                                                       "via": "resumed"}})  # fmt: skip
-        return True
 
     # decryption ----------------------------------------------------------------------------------
     def _run(self, tid: str, doc: dict[str, Any], jobs: list[Job], *, in_memory: bool) -> None:
