@@ -126,3 +126,9 @@ def sm2_verify_many(items: list[tuple[bytes, bytes, bytes, bytes]], fmt: str, pr
 def sm2_decrypt_many(key: Sm2PrivateKey, ciphertexts: list[bytes], fmt: str) -> list[bytes | str]: ...
 
 # ---------------------------------------------------------------- envelopes (GM/T 0010)
+
+# ---------------------------------------------------------------- opening (issue 8)
+def envelope_open_batch(
+    items: Sequence[tuple[bytes, bytes, str | os.PathLike[str], int, int, str | os.PathLike[str] | None, bytes | None]],
+) -> list[bytes | int | Exception]: ...
+def sm2_multi_scalar_mul(points: Sequence[bytes], scalars: Sequence[bytes]) -> bytes | None: ...

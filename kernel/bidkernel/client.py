@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import secrets
 import struct
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
@@ -28,7 +29,7 @@ import orjson
 
 from bidkernel.authn import EMPTY_SM3, sign_headers
 from bidkernel.crypto import sm2
-from bidkernel.crypto.envelope import seal_file, sign_digest
+from bidkernel.crypto.envelope import envelope_header, seal_file, sign_digest
 from bidkernel.crypto.sm3 import Sm3Hash, sm3, sm3_file
 from bidkernel.crypto.x509 import Certificate
 from bidkernel.intake import MAGIC, PACKAGE_FORMAT, SUMMARY
@@ -46,15 +47,30 @@ def seal_package(
     key: sm2.PrivateKey,
     cert: Certificate,
     lot: str | None = None,
+    own_certificate: Certificate | None = None,
+    backup_certificate: Certificate | None = None,
 ) -> dict[str, Any]:
     """Seal ``summary`` and ``files`` ((name, path) pairs) into the package directory ``out``
-    (for ``lot``; a single-lot tender needs none)."""
+    (for ``lot``; a single-lot tender needs none).
+
+    ``own_certificate`` (bidder custody) is added as a recipient so the bidder can unwrap its own keys
+    at the opening; ``backup_certificate`` (the tender's remedy certificate) makes ``<name>.backup``
+    beside each envelope: the envelope header to that certificate under the same key and IV, kept by
+    the bidder and uploaded only if its own decryption fails (``bidkernel bid backup``).
+    """
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
     entries = []
+    recipients = [*opening_certificates, *([own_certificate] if own_certificate is not None else [])]
     for name, src in [(SUMMARY, summary), *files]:
         dst = outdir / f"{name}.env"
-        size = seal_file(src, dst, opening_certificates)
+        content_key, iv = secrets.token_bytes(16), secrets.token_bytes(16)
+        size = seal_file(src, dst, recipients, content_key=content_key, iv=iv)
+        if backup_certificate is not None:
+            head = envelope_header([backup_certificate], content_key=content_key, iv=iv,
+                                   plaintext_size=Path(src).stat().st_size)  # fmt: skip
+            (outdir / f"{name}.backup").write_bytes(head)
+        del content_key
         digest = sm3_file(dst)
         sig = sign_digest(digest, key, cert)
         import base64
@@ -182,6 +198,30 @@ class KernelClient:
             headers={"Content-Type": "application/vnd.bidkernel.bid-package"},
         )
         out: dict[str, Any] = _decode(status, data)
+        return out
+
+    # --- the opening (docs/api.md "Opening") ----------------------------------------------------
+    def open_tender(self, tender_id: str) -> dict[str, Any]:
+        """Start the opening (agency); raises ApiError ``too-early`` before the opening time."""
+        out: dict[str, Any] = self.call("POST", f"/tenders/{tender_id}/opening")
+        return out
+
+    def opening_status(self, tender_id: str) -> dict[str, Any]:
+        """The opening's status document: state, 唱标 table, failures, record index."""
+        out: dict[str, Any] = self.call("GET", f"/tenders/{tender_id}/opening")
+        return out
+
+    def release_share(self, tender_id: str, share: int) -> dict[str, Any]:
+        """A custodian releases its (already decrypted and checked) share."""
+        out: dict[str, Any] = self.call("POST", f"/tenders/{tender_id}/custody/releases", {"share": f"{share:064x}"})
+        return out
+
+    def release_bid_keys(self, bid_id: str, keys: dict[str, bytes]) -> dict[str, Any]:
+        """Bidder custody: release the bid's content keys (envelope name -> 16-byte SM4 key)."""
+        import base64
+
+        body = {"keys": {n: base64.b64encode(k).decode() for n, k in keys.items()}}
+        out: dict[str, Any] = self.call("POST", f"/bids/{bid_id}/key", body)
         return out
 
 

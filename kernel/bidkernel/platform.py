@@ -21,6 +21,7 @@ from cryptography import x509 as cx509
 from bidkernel.crypto import sm2
 from bidkernel.crypto.ca import ENCRYPTION, Issued, TestCA
 from bidkernel.crypto.x509 import Certificate, KeyUsage
+from bidkernel.custody.provider import KeyCustodyProvider
 from bidkernel.ledger.checkpoint import SM2NoteSigner
 from bidkernel.ledger.log import LogConfig, TransparencyLog
 from bidkernel.store.blobs import BlobStore
@@ -118,6 +119,7 @@ class Platform:
     limits: Limits
     revoked: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    key_custody: KeyCustodyProvider | None = None  # sealing of keys at rest (custody.tender_keys.provider)
 
     @classmethod
     def open(

@@ -119,6 +119,9 @@ class TenderService:
                 "amendments",
             )
         }
+        for k in ("quorum", "decryption_window_s", "remedy", "remedy_certificate", "threshold", "attribution"):
+            if k in doc:
+                out[k] = doc[k]
         out["state"] = effective_state(doc, now_ms)
         out["deadline"] = utc_ms(doc["deadline_ms"])
         return out
@@ -160,13 +163,16 @@ class TenderService:
         custody = req.get("custody", "platform")
         if custody not in CUSTODY:
             raise KernelError("bad-request", f"custody: one of {', '.join(CUSTODY)}")
-        certs_pem = req.get("opening_certificates")
-        if not isinstance(certs_pem, list) or not 1 <= len(certs_pem) <= 16:
-            raise KernelError("bad-request", "opening_certificates: 1-16 PEM certificates")
+        certs_pem = req.get("opening_certificates", [])
+        if not isinstance(certs_pem, list) or not len(certs_pem) <= 16:
+            raise KernelError("bad-request", "opening_certificates: 0-16 PEM certificates")
+        if not certs_pem and custody == "bidder":
+            raise KernelError("bad-request", "bidder custody needs the agency's opening certificates")
         try:
             certs = [Certificate.from_pem(str(p).encode()) for p in certs_pem]
         except Exception:
             raise KernelError("bad-request", "an opening certificate is not a PEM SM2 certificate") from None
+        opening_rules = _opening_rules(req, custody)
         now = self.p.now_ms()
         if deadline <= now:
             raise KernelError("bad-request", "the deadline must lie in the future (trusted time)")
@@ -183,6 +189,7 @@ class TenderService:
             "state": "draft",
             "created_ms": now,
             "amendments": [],
+            **opening_rules,
         }
         with self.p.store.transaction() as tx:
             tx.nonce_record(who.nonce, now)
@@ -204,8 +211,11 @@ class TenderService:
         now = self.p.now_ms()
         if doc["deadline_ms"] <= now:
             raise KernelError("tender-state", "the deadline has already passed")
+        from bidkernel.custody.tender_keys import setup_at_publication
+
         doc["state"] = "published"
         doc["published_ms"] = now
+        setup = setup_at_publication(self.p, doc)  # the kernel's keys, if the custody model needs them
         fps = [c.fingerprint.hex() for c in opening_certificates(doc)]
         event = Event(
             "tender.published",
@@ -216,6 +226,7 @@ class TenderService:
                 "custody": doc["custody"],
                 "opening_certificates": fps,
                 "doc_sm3": sm3(canonical_json(doc)).hex(),
+                "custody_setup": setup.public,
             },
         )
 
@@ -230,6 +241,7 @@ class TenderService:
             notice = {k: doc[k] for k in ("title", "lots", "agency_org", "deadline_ms", "opening_ms", "custody")}
             notice.update(tender_id=doc["id"], published_ms=now, log_index=index)
             tx.outbox_add("tender.published", f"tender.published/{doc['id']}", orjson.dumps(notice), now)
+            setup.write(tx, doc["id"])
 
         self.p.log.append(event, within=within)
         return doc
@@ -365,6 +377,51 @@ class TenderService:
 
 class _Retry(Exception):
     pass
+
+
+def _opening_rules(req: dict[str, Any], custody: str) -> dict[str, Any]:
+    """The opening's rules, fixed with the tender: quorum (fewer valid bids -> failed; DOMAIN: 3), the
+    bidders' decryption window, the remedy (Art. 31 补救方案) and, for threshold custody, k of N."""
+    quorum = req.get("quorum", 3)
+    window = req.get("decryption_window_s", 1800)
+    remedy = req.get("remedy", "backup" if custody == "bidder" else "none")
+    if not isinstance(quorum, int) or isinstance(quorum, bool) or not 1 <= quorum <= 1000:
+        raise KernelError("bad-request", "quorum: an integer 1-1000")
+    if not isinstance(window, int) or isinstance(window, bool) or not 1 <= window <= 7 * 86400:
+        raise KernelError("bad-request", "decryption_window_s: an integer 1-604800")
+    if remedy not in ("backup", "none") or (remedy == "backup" and custody != "bidder"):
+        raise KernelError("bad-request", "remedy: 'backup' (bidder custody) or 'none'")
+    out: dict[str, Any] = {"quorum": quorum, "decryption_window_s": window, "remedy": remedy}
+    attribution = req.get("attribution", {})
+    from bidkernel.opening.evidence import ATTRIBUTIONS, CAUSES
+
+    if not isinstance(attribution, dict) or not all(k in CAUSES and v in ATTRIBUTIONS for k, v in attribution.items()):
+        raise KernelError("bad-request", "attribution: {cause: 'bidder' | 'not-bidder'} for known causes")
+    if attribution:
+        out["attribution"] = attribution
+    if custody == "threshold":
+        th = req.get("threshold")
+        if not isinstance(th, dict) or not isinstance(th.get("custodians"), list):
+            raise KernelError("bad-request", "threshold: {k, custodians: [{name, certificate}]}")
+        cs = th["custodians"]
+        k = th.get("k")
+        if not 2 <= len(cs) <= 16 or not isinstance(k, int) or isinstance(k, bool) or not 2 <= k <= len(cs):
+            raise KernelError("bad-request", "threshold: 2 <= k <= N <= 16 custodians")
+        seen = set()
+        custodians = []
+        for c in cs:
+            if not isinstance(c, dict) or not isinstance(c.get("name"), str) or not 0 < len(c["name"]) <= 200:
+                raise KernelError("bad-request", "each custodian has a name and a PEM certificate")
+            try:
+                cert = Certificate.from_pem(str(c.get("certificate", "")).encode())
+            except Exception:
+                raise KernelError("bad-request", f"custodian {c['name']!r}: not a PEM SM2 certificate") from None
+            if cert.fingerprint in seen:
+                raise KernelError("bad-request", "custodians must hold distinct certificates")
+            seen.add(cert.fingerprint)
+            custodians.append({"name": c["name"], "certificate": cert.to_pem().decode()})
+        out["threshold"] = {"k": k, "custodians": custodians}
+    return out
 
 
 def _row(doc: dict[str, Any]) -> TenderRow:

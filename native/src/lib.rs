@@ -4,6 +4,7 @@
 //! touches pyo3 (compiled with the `python` feature, which maturin enables).
 
 pub mod cpu;
+pub mod envelope;
 pub mod gm_sm2;
 pub mod simd;
 pub mod sm3;

@@ -911,8 +911,8 @@ fn register_sm2(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 // ===================================================================== envelopes (GM/T 0010)
 
-fn register_envelope(_m: &Bound<'_, PyModule>) -> PyResult<()> {
-    Ok(())
+fn register_envelope(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    opening_glue::register(m)
 }
 
 // ===================================================================== module
@@ -925,4 +925,79 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     register_sm2(m)?;
     register_envelope(m)?;
     Ok(())
+}
+
+// ===================================================================== opening (issue 8)
+
+mod opening_glue {
+    use super::{sm4_err, PathBuf};
+    use pyo3::exceptions::PyValueError;
+    use pyo3::prelude::*;
+    use pyo3::types::PyBytes;
+
+    type OpenTuple<'py> = (
+        Bound<'py, PyBytes>,
+        Bound<'py, PyBytes>,
+        PathBuf,
+        u64,
+        u64,
+        Option<PathBuf>,
+        Option<Bound<'py, PyBytes>>,
+    );
+
+    /// Opens envelope files in one call: items (key, iv, path, ct_offset, ct_length, out|None,
+    /// expect_sm3|None); GIL released once, rayon across cores. Result per item: plaintext bytes,
+    /// bytes written (int) when out is set, or an exception instance.
+    #[pyfunction]
+    fn envelope_open_batch<'py>(py: Python<'py>, items: Vec<OpenTuple<'py>>) -> Vec<Py<PyAny>> {
+        let batch: Vec<crate::envelope::EnvelopeItem<'_>> = items
+            .iter()
+            .map(
+                |(key, iv, path, off, len, out, sm3)| crate::envelope::EnvelopeItem {
+                    key: key.as_bytes(),
+                    iv: iv.as_bytes(),
+                    path: path.clone(),
+                    offset: *off,
+                    length: *len,
+                    output: out.clone(),
+                    expect_sm3: sm3.as_ref().map(|d| d.as_bytes()),
+                },
+            )
+            .collect();
+        let done = py.detach(|| crate::envelope::open_batch(&batch));
+        done.into_iter()
+            .map(|r| match r {
+                Ok(crate::sm4::Output::Data(d)) => PyBytes::new(py, &d).into_any().unbind(),
+                Ok(crate::sm4::Output::Written(n)) => {
+                    n.into_pyobject(py).expect("int").into_any().unbind()
+                }
+                Err(e) => sm4_err(py, e).into_value(py).into_any(),
+            })
+            .collect()
+    }
+
+    /// Σ [k_i]P_i over public SEC1 points (scalars 32-byte big-endian); None for infinity.
+    #[pyfunction]
+    fn sm2_multi_scalar_mul<'py>(
+        py: Python<'py>,
+        points: Vec<Vec<u8>>,
+        scalars: Vec<Vec<u8>>,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let ks: Vec<[u8; 32]> = scalars
+            .iter()
+            .map(|k| <[u8; 32]>::try_from(k.as_slice()))
+            .collect::<Result<_, _>>()
+            .map_err(|_| PyValueError::new_err("scalars are 32 bytes"))?;
+        let ps: Vec<&[u8]> = points.iter().map(|p| p.as_slice()).collect();
+        match crate::gm_sm2::msm::multi_scalar_mul(&ps, &ks) {
+            Ok(r) => Ok(r.map(|p| PyBytes::new(py, &p))),
+            Err(e) => Err(PyValueError::new_err(e.to_string())),
+        }
+    }
+
+    pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add_function(wrap_pyfunction!(envelope_open_batch, m)?)?;
+        m.add_function(wrap_pyfunction!(sm2_multi_scalar_mul, m)?)?;
+        Ok(())
+    }
 }

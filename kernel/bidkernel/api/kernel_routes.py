@@ -63,6 +63,7 @@ class Ctx:
     metrics: dict[str, Any] = field(default_factory=dict)
     plugins: Any = None  # bidkernel.plugins.host.PluginHost (set by create_kernel_app)
     endpoints: list[Endpoint] = field(default_factory=list)  # kernel + plugin routes (for OpenAPI)
+    extras: dict[str, Any] = field(default_factory=dict)  # per-app services of other modules (the opening)
 
 
 @dataclass(frozen=True)
@@ -355,6 +356,8 @@ async def admin_plugins(req: Request, ctx: Ctx, who: Principal | None) -> Respon
                      "builtin": i.builtin} for i in host.info()],
         "failures": [{"name": f.name, "error": f.error} for f in host.failures],
     })  # fmt: skip
+
+
 async def roles_list(req: Request, ctx: Ctx, who: Principal | None) -> Response:
     assert who is not None
     if who.role not in ("operator", "supervisor"):
@@ -409,6 +412,10 @@ ENDPOINTS: list[Endpoint] = [
              ("operator",)),
 ]  # fmt: skip
 
+from bidkernel.api import opening_routes  # noqa: E402  (its handlers use Ctx and Endpoint above)
+
+ENDPOINTS += opening_routes.opening_endpoints()
+
 
 def openapi_document(endpoints: list[Endpoint] | None = None) -> dict[str, Any]:
     """OpenAPI 3.1 from :data:`ENDPOINTS` or the given list (kernel and plugin routes), and POST /tsa."""
@@ -417,7 +424,7 @@ def openapi_document(endpoints: list[Endpoint] | None = None) -> dict[str, Any]:
     for e in ENDPOINTS if endpoints is None else endpoints:
         params = [
             {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-            for n in ("tender_id", "bid_id", "event_id")
+            for n in ("tender_id", "bid_id", "event_id", "envelope")
             if "{" + n + "}" in e.path
         ] + [{"name": n, "in": "query", "schema": {"type": "string" if n == "lot" else "integer"}} for n in e.params]
         op: dict[str, Any] = {
@@ -590,6 +597,7 @@ def create_kernel_app(
     platform: Platform,
     *,
     seal_interval_s: float = 0.2,
+    opening_tick_s: float = 1.0,
     plugins: Any = None,
     delivery: Any = None,
 ) -> Starlette:
@@ -619,6 +627,7 @@ def create_kernel_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async def sealer() -> None:
+            last_tick = 0.0
             while True:
                 try:
                     await run_in_threadpool(tenders.seal_due)
@@ -626,6 +635,12 @@ def create_kernel_app(
                     pass
                 except Exception:
                     log.exception("sealing failed")
+                if time.monotonic() - last_tick >= opening_tick_s:
+                    last_tick = time.monotonic()
+                    try:
+                        await run_in_threadpool(opening_routes.tick, ctx)
+                    except Exception:
+                        log.exception("the opening tick failed")
                 await asyncio.sleep(seal_interval_s)
 
         task = asyncio.create_task(sealer())

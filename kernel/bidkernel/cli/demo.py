@@ -4,7 +4,9 @@ The crypto self-check, then a real kernel (SQLite + files in a temporary or give
 uvicorn on loopback: an agency publishes a tender, four bidders seal their bids offline (GM/T 0010
 envelopes to the tender's opening certificate, SM2 signatures) and submit them over signed HTTP
 requests; one replaces its bid, one withdraws, one arrives after the deadline and is refused by the
-platform's trusted clock; every receipt is verified offline; the closing record seals the live bids.
+platform's trusted clock; every receipt is verified offline; the closing record seals the live bids; then
+the agency opens the tender (platform custody: the kernel's own opening key, sealed under the master key):
+the 唱标 table first, the documents in one native batch, and a signed, timestamped opening record.
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ def _tender_demo(data: Path, deadline_seconds: float) -> None:
 
     from bidkernel.api.kernel_routes import create_kernel_app
     from bidkernel.client import ApiError, KernelClient, Package, seal_package
-    from bidkernel.platform import Platform, issue_opening_certificate
+    from bidkernel.crypto.x509 import Certificate
+    from bidkernel.platform import Platform
     from bidkernel.receipt import verify_receipt
 
     say = click.echo
@@ -74,19 +77,18 @@ def _tender_demo(data: Path, deadline_seconds: float) -> None:
         say(f"\nkernel: {data / 'kernel'} served at {url} (SQLite WAL synchronous=FULL + content-addressed files)")
         ca = platform.pki.ca
         agency = ca.issue("CN=Provincial Procurement Agency,OU=agency,O=Provincial Procurement Agency")
-        opener = issue_opening_certificate(ca, "CN=opening key of tender,O=Provincial Procurement Agency")
         bidders = {n: ca.issue(f"CN={n},OU=bidder,O={n}") for n in ("Alpha Co", "Beta Co", "Gamma Co", "Delta Co")}
         supervisor = ca.issue("CN=Finance Bureau,OU=supervisor,O=Finance Bureau")
         ac = KernelClient(url, agency.key, agency.certificate)
         deadline = platform.clock.now() + _dt.timedelta(seconds=deadline_seconds)
         t = ac.call("POST", "/tenders", {
             "title": "City road resurfacing 2026", "deadline": deadline.isoformat(),
-            "lots": [{"id": "1", "name": "North district"}],
-            "opening_certificates": [opener.certificate.to_pem().decode()],
+            "lots": [{"id": "1", "name": "North district"}], "custody": "platform",
         })  # fmt: skip
         t = ac.call("POST", f"/tenders/{t['id']}/publish")
+        opener = Certificate.from_pem(t["opening_certificates"][0].encode())
         say(f"agency published tender {t['id']} '{t['title']}': deadline {t['deadline']} (trusted time), "
-            f"custody {t['custody']}, 1 opening certificate")  # fmt: skip
+            f"custody {t['custody']}: the kernel generated the opening key, sealed under its master key")  # fmt: skip
         work = data / "bidders"
         receipts = []
 
@@ -97,7 +99,7 @@ def _tender_demo(data: Path, deadline_seconds: float) -> None:
             (d / "summary.json").write_text(f'{{"bidder": "{name}", "price": {price}, "days": 120}}')
             (d / "technical.pdf").write_bytes(os.urandom(64 * 1024))
             (d / "commercial.pdf").write_bytes(os.urandom(16 * 1024))
-            seal_package(d / "pkg", tender_id=t["id"], opening_certificates=[opener.certificate],
+            seal_package(d / "pkg", tender_id=t["id"], opening_certificates=[opener],
                          summary=d / "summary.json",
                          files=[("technical", d / "technical.pdf"), ("commercial", d / "commercial.pdf")],
                          key=b.key, cert=b.certificate)  # fmt: skip
@@ -154,7 +156,29 @@ def _tender_demo(data: Path, deadline_seconds: float) -> None:
         live = sorted(row["id"] for row in rows if row["status"] == "live")
         if live != sorted(closing["live_bids"]):
             raise click.ClickException("the live bids differ from the closing record")
-        say("demo: tender run complete (nothing was decrypted; that is the opening's job)")
+        say("nothing has been decrypted so far; the agency opens the tender (trusted time >= opening time):")
+        st = ac.open_tender(t["id"])
+        for _ in range(600):
+            if st["state"] in ("opened", "failed"):
+                break
+            time.sleep(0.05)
+            st = ac.opening_status(t["id"])
+        else:
+            raise click.ClickException("the opening did not finish")
+        ready, done = st["summary_ms"] - st["started_ms"], st["finished_ms"] - st["started_ms"]
+        say(f"  唱标 table ready {ready} ms after the start; documents decrypted {done} ms after the start "
+            "(one native batch, SM3 re-checked)")  # fmt: skip
+        say(f"  {'bidder':<10} {'price':>12} {'days':>5}  status")
+        for row in st["table"]:
+            f = row.get("fields") or {}
+            say(f"  {row['bidder_org']:<10} {f.get('price', '-'):>12} {f.get('days', '-'):>5}  {row['status']}")
+        rec = st["record"]
+        say(f"opening record: {st['state']}, {len(rec['record']['opened'])} bids opened, "
+            f"{len(rec['record']['failed'])} failed; signed by the platform, RFC 3161 timestamped, "
+            f"ledger index {st['record_index']} (SM3 {rec['record_sm3'][:16]}...)")  # fmt: skip
+        if st["state"] == "failed":
+            say(f"  fewer valid bids than the quorum of {rec['record']['quorum']}: the procedure fails and is re-run")
+        say("demo: tender run complete, through the opening")
     finally:
         server.should_exit = True
         thread.join(10)

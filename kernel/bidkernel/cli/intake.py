@@ -98,10 +98,19 @@ def bid_group() -> None:
 @click.option("--cert", required=True, type=_FILE, help="Bidder's certificate (PEM).")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Package directory to write.")
 @click.option("--lot", default=None, help="The lot (标段) id this bid is for (needed when the tender has several).")
+@click.option("--own-recipient", is_flag=True, help="Bidder custody: seal to your own certificate too.")
 def bid_seal(
-    tender_file: Path, summary: Path, files: tuple[str, ...], key: Path, cert: Path, out: Path, lot: str | None
+    tender_file: Path,
+    summary: Path,
+    files: tuple[str, ...],
+    key: Path,
+    cert: Path,
+    out: Path,
+    lot: str | None,
+    own_recipient: bool,
 ) -> None:
-    """Seal files to the tender's opening certificates and sign each envelope (offline)."""
+    """Seal files to the tender's opening certificates and sign each envelope (offline). With a tender
+    that names a remedy certificate, ``<name>.backup`` headers are written too (``bid backup``)."""
     from bidkernel.client import seal_package
     from bidkernel.crypto.x509 import Certificate
 
@@ -110,6 +119,8 @@ def bid_seal(
         certs = [Certificate.from_pem(p.encode()) for p in tender["opening_certificates"]]
         tender_id = str(tender["id"])
         lots = [str(x["id"]) for x in tender.get("lots", [])]
+        remedy = tender.get("remedy_certificate")
+        backup = Certificate.from_pem(remedy.encode()) if remedy else None
     except Exception:
         raise click.ClickException(f"{tender_file} is not a tender's public JSON (id, opening_certificates)") from None
     if lot is not None and lots and lot not in lots:
@@ -125,8 +136,9 @@ def bid_seal(
     k, c = _load_identity(key, cert)
     try:
         m = seal_package(
-            out, tender_id=tender_id, opening_certificates=certs, summary=summary, files=pairs, key=k, cert=c, lot=lot
-        )
+            out, tender_id=tender_id, opening_certificates=certs, summary=summary, files=pairs, key=k, cert=c,
+            lot=lot, own_certificate=c if own_recipient else None, backup_certificate=backup,
+        )  # fmt: skip
     except Exception as exc:
         raise click.ClickException(f"sealing failed: {exc}") from None
     for e in m["envelopes"]:

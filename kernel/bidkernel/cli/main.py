@@ -57,6 +57,8 @@ _COMMANDS: list[tuple[str, str]] = [
     ("bidkernel.cli.plugins", "plugins_cmd"),
     ("bidkernel.cli.plugins", "outbox_group"),
     ("bidkernel.cli.intake", "roles_group"),
+    ("bidkernel.cli.opening", "open_cmd"),
+    ("bidkernel.cli.opening", "custody_group"),
 ]
 
 

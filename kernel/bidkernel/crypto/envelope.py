@@ -202,6 +202,16 @@ def seal_file(
     return len(prefix) + ct_len
 
 
+def envelope_header(recipients: Sequence[Certificate], *, content_key: bytes, iv: bytes, plaintext_size: int) -> bytes:
+    """The bytes before the ciphertext of the envelope :func:`seal_file` would write for a
+    ``plaintext_size``-byte file under ``content_key``/``iv`` to ``recipients``.
+
+    A bid's backup (Art. 31 remedy) is this header to the remedy certificate: with the same key and IV
+    the ciphertext is the sealed bid's own, so the backup cannot change the bid.
+    """
+    return _envelope_prefix(_prepare(recipients, content_key, iv), _padded_len(plaintext_size))
+
+
 # ---------------------------------------------------------------------------------------- parsing
 @dataclass(frozen=True)
 class RecipientSlot:
@@ -557,6 +567,7 @@ __all__ = [
     "RecipientSlot",
     "SignatureInfo",
     "decrypt_content",
+    "envelope_header",
     "open_envelope",
     "open_file",
     "parse_header",

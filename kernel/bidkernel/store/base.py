@@ -213,6 +213,22 @@ class KernelReads(ABC):
     def nonces_since(self, time_ms: int) -> list[tuple[str, int]]:
         """Request nonces recorded at or after ``time_ms`` (to re-arm the replay cache after a restart)."""
 
+    # --- the opening (issue 8) ------------------------------------------------------------------
+    @abstractmethod
+    def opening_get(self, tender_id: str) -> bytes | None:
+        """The opening's status document (JSON), if the opening has started."""
+
+    @abstractmethod
+    def openings_in_state(self, state: str) -> list[str]:
+        """Tender ids whose opening is in ``state`` (e.g. ``opening``: still running)."""
+
+    @abstractmethod
+    def opening_entry_get(self, tender_id: str, kind: str, key: str) -> bytes | None: ...
+
+    @abstractmethod
+    def opening_entries(self, tender_id: str, kind: str) -> list[tuple[str, bytes]]:
+        """Every ``(key, doc)`` of one kind (custody setup, share releases, key releases, progress...)."""
+
 
 class Transaction(LedgerReads, KernelReads):
     """A write transaction (see the module docstring)."""
@@ -298,6 +314,14 @@ class Transaction(LedgerReads, KernelReads):
 
     @abstractmethod
     def plugin_kv_delete(self, plugin: str, key: str) -> None: ...
+    # --- the opening (issue 8) ------------------------------------------------------------------
+    @abstractmethod
+    def opening_put(self, tender_id: str, state: str, doc: bytes) -> None:
+        """Insert or replace the opening's status document."""
+
+    @abstractmethod
+    def opening_entry_put(self, tender_id: str, kind: str, key: str, doc: bytes, *, replace: bool = True) -> None:
+        """Store one opening entry; with ``replace=False`` an existing one raises :class:`DuplicateError`."""
 
 
 class DuplicateError(StoreError):

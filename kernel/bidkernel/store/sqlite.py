@@ -111,6 +111,18 @@ CREATE TABLE IF NOT EXISTS outbox (
     created_ms   INTEGER NOT NULL,
     delivered_ms INTEGER
 );
+CREATE TABLE IF NOT EXISTS openings (
+    tender_id TEXT PRIMARY KEY,
+    state     TEXT NOT NULL,
+    doc       BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS opening_entries (
+    tender_id TEXT NOT NULL,
+    kind      TEXT NOT NULL,
+    key       TEXT NOT NULL,
+    doc       BLOB NOT NULL,
+    PRIMARY KEY (tender_id, kind, key)
+) WITHOUT ROWID;
 CREATE TRIGGER IF NOT EXISTS ledger_leaves_append_only_u BEFORE UPDATE ON ledger_leaves
     BEGIN SELECT RAISE(ABORT, 'ledger_leaves is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS ledger_leaves_append_only_d BEFORE DELETE ON ledger_leaves
@@ -380,6 +392,7 @@ class _SQLiteKernelReads:
             (plugin, len(prefix), prefix),
         )
         return [str(r[0]) for r in rows]
+
     # --- intake additions (issue 7) ---
     def receipt_get(self, bid_id: str, kind: str) -> bytes | None:
         row = self._conn.execute("SELECT doc FROM receipts WHERE bid_id = ? AND kind = ?", (bid_id, kind)).fetchone()
@@ -395,6 +408,27 @@ class _SQLiteKernelReads:
     def nonces_since(self, time_ms: int) -> list[tuple[str, int]]:
         rows = self._conn.execute("SELECT nonce, time_ms FROM request_nonces WHERE time_ms >= ?", (time_ms,))
         return [(str(a), int(b)) for a, b in rows]
+
+    # --- the opening (issue 8) ------------------------------------------------------------------
+    def opening_get(self, tender_id: str) -> bytes | None:
+        row = self._conn.execute("SELECT doc FROM openings WHERE tender_id = ?", (tender_id,)).fetchone()
+        return None if row is None else _blob(row[0], "an opening document")
+
+    def openings_in_state(self, state: str) -> list[str]:
+        rows = self._conn.execute("SELECT tender_id FROM openings WHERE state = ? ORDER BY tender_id", (state,))
+        return [str(r[0]) for r in rows]
+
+    def opening_entry_get(self, tender_id: str, kind: str, key: str) -> bytes | None:
+        row = self._conn.execute(
+            "SELECT doc FROM opening_entries WHERE tender_id = ? AND kind = ? AND key = ?", (tender_id, kind, key)
+        ).fetchone()
+        return None if row is None else _blob(row[0], "an opening entry")
+
+    def opening_entries(self, tender_id: str, kind: str) -> list[tuple[str, bytes]]:
+        rows = self._conn.execute(
+            "SELECT key, doc FROM opening_entries WHERE tender_id = ? AND kind = ? ORDER BY key", (tender_id, kind)
+        )
+        return [(str(k), _blob(d, "an opening entry")) for k, d in rows]
 
 
 class SQLiteReader(_SQLiteLedgerReads, _SQLiteKernelReads, Reader):
@@ -525,6 +559,7 @@ class SQLiteTransaction(_SQLiteLedgerReads, _SQLiteKernelReads, Transaction):
 
     def plugin_kv_delete(self, plugin: str, key: str) -> None:
         self._conn.execute("DELETE FROM plugin_kv WHERE plugin = ? AND key = ?", (plugin, key))
+
     # --- intake additions (issue 7) ---
     def receipt_put(self, bid_id: str, kind: str, doc: bytes) -> None:
         self._conn.execute("INSERT OR IGNORE INTO receipts(bid_id, kind, doc) VALUES (?, ?, ?)", (bid_id, kind, doc))
@@ -541,6 +576,22 @@ class SQLiteTransaction(_SQLiteLedgerReads, _SQLiteKernelReads, Transaction):
 
     def nonces_prune(self, before_ms: int) -> None:
         self._conn.execute("DELETE FROM request_nonces WHERE time_ms < ?", (before_ms,))
+
+    # --- the opening (issue 8) ------------------------------------------------------------------
+    def opening_put(self, tender_id: str, state: str, doc: bytes) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO openings(tender_id, state, doc) VALUES (?, ?, ?)", (tender_id, state, doc)
+        )
+
+    def opening_entry_put(self, tender_id: str, kind: str, key: str, doc: bytes, *, replace: bool = True) -> None:
+        verb = "INSERT OR REPLACE" if replace else "INSERT"
+        try:
+            self._conn.execute(
+                f"{verb} INTO opening_entries(tender_id, kind, key, doc) VALUES (?, ?, ?, ?)",
+                (tender_id, kind, key, doc),
+            )
+        except sqlite3.IntegrityError:
+            raise DuplicateError("this opening entry exists") from None
 
 
 class SQLiteStore(Store):

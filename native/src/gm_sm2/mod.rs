@@ -25,6 +25,7 @@ pub mod batch;
 pub mod dsa;
 mod field;
 pub mod keys;
+pub mod msm;
 pub mod pke;
 mod point;
 mod vartime;

@@ -1,0 +1,117 @@
+"""Bidder custody with the backup remedy: bidders release their own keys in the window (HTTP and CLI),
+a wrong key is refused, a backup opens a bid whose holder could not decrypt, and a bidder who lets the
+window pass gets 撤销 evidence."""
+
+from __future__ import annotations
+
+import base64
+import os
+
+import orjson
+import pytest
+from click.testing import CliRunner
+from opening_support import Hall
+
+from bidkernel.cli.main import build_cli
+from bidkernel.client import ApiError
+from bidkernel.crypto.envelope import read_header_from_file, unwrap_content_key
+
+
+def _files(hall: Hall, name: str) -> tuple[str, str]:
+    i = hall.k.ids[name]
+    key, cert = hall.tmp / f"{name}.key", hall.tmp / f"{name}.pem"
+    key.write_bytes(i.key.to_pkcs8(True))
+    cert.write_bytes(i.certificate.to_pem())
+    return str(key), str(cert)
+
+
+def test_bidder_custody_window_backup_and_evidence(hall: Hall) -> None:
+    # short times: the CLI signs with the real clock, which must stay within 300 s of the kernel's
+    t = hall.tender("bidder", seconds=60, decryption_window_s=120)
+    assert t["remedy"] == "backup" and t["remedy_certificate"]
+    sub = {n: hall.submit(n, t, price=p, size=20_000, own=True) for n, p in (("A", 1), ("B", 2), ("C", 3), ("D", 4))}
+    bid = {n: b for n, (b, _pkg) in sub.items()}
+
+    def keys(n: str) -> dict[str, bytes]:
+        i = hall.k.ids[n]
+        pkg = sub[n][1]
+        return {e["name"]: unwrap_content_key(read_header_from_file(pkg.dir / f"{e['name']}.env"), i.key, i.certificate)
+                for e in pkg.manifest["envelopes"]}  # fmt: skip
+
+    # before the opening time, a key release is refused and nothing is kept
+    with pytest.raises(ApiError) as e:
+        hall.bidder("A").release_bid_keys(bid["A"], keys("A"))
+    assert e.value.kind == "too-early"
+    hall.after_deadline(t)
+    st = hall.agency().open_tender(t["id"])
+    assert st["state"] == "opening" and st["window_end_ms"] == t["opening_ms"] + 120_000
+    # A releases through the CLI; D over HTTP
+    key, cert = _files(hall, "A")
+    r = CliRunner().invoke(build_cli(), ["bid", "decrypt", bid["A"], str(sub["A"][1].dir), "--server", hall.k.url,
+                                         "--key", key, "--cert", cert])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    hall.bidder("D").release_bid_keys(bid["D"], keys("D"))
+    # C's key is wrong (lost UKey, wrong tool): refused, nothing kept
+    with pytest.raises(ApiError) as e:
+        hall.bidder("C").release_bid_keys(bid["C"], {"summary": os.urandom(16), "doc0": os.urandom(16)})
+    assert e.value.kind == "bad-key-release"
+    # nobody releases another bidder's keys
+    with pytest.raises(ApiError) as e:
+        hall.bidder("D").release_bid_keys(bid["A"], keys("D"))
+    assert e.value.kind == "not-found"
+    # the remedy: C uploads the backup produced with its sealed bid (CLI)
+    key, cert = _files(hall, "C")
+    r = CliRunner().invoke(build_cli(), ["bid", "backup", bid["C"], str(sub["C"][1].dir), "--server", hall.k.url,
+                                         "--key", key, "--cert", cert])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    # a forged backup (another ciphertext) is refused
+    forged = {"doc0": base64.b64encode((sub["A"][1].dir / "doc0.backup").read_bytes()).decode()}
+    with pytest.raises(ApiError) as e:
+        hall.bidder("B").call("POST", f"/bids/{bid['B']}/backup", {"envelopes": forged})
+    assert e.value.kind == "bad-key-release"
+    st = hall.service().advance(t["id"])
+    assert st["state"] == "opening"  # B has not released: the window is still open
+    rows = {r["bid_id"]: r for r in st["table"]}
+    assert rows[bid["A"]]["status"] == rows[bid["C"]]["status"] == rows[bid["D"]]["status"] == "opened"
+    assert rows[bid["B"]]["status"] == "pending"
+    # confirmations and objections on the table, recorded in the ledger
+    hall.bidder("A").call("POST", f"/tenders/{t['id']}/opening/confirmations", {"bid_id": bid["A"]})
+    hall.bidder("D").call("POST", f"/tenders/{t['id']}/opening/objections", {"bid_id": bid["C"], "text": "价格有误"})
+    with pytest.raises(ApiError) as e:
+        hall.bidder("D").call("POST", f"/tenders/{t['id']}/opening/confirmations", {"bid_id": bid["A"]})
+    assert e.value.kind == "forbidden"
+
+    # the window passes: B gets 撤销 evidence
+    hall.advance_to(st["window_end_ms"])
+    with pytest.raises(ApiError) as e:
+        hall.bidder("B").release_bid_keys(bid["B"], keys("B"))
+    assert e.value.kind == "window-closed"
+    st = hall.wait_final(t["id"])
+    assert st["state"] == "opened"
+    fails = [f for f in st["failures"] if f["bid_id"] == bid["B"]]
+    assert {f["envelope"] for f in fails} == {"summary", "doc0"}
+    assert {(f["cause"], f["code"], f["attribution"], f["consequence"]) for f in fails} == {
+        ("not-decrypted-in-window", "BK-OPEN-104", "bidder", "撤销")
+    }
+    assert all(f["time_ms"] >= st["window_end_ms"] for f in fails)
+    rows = {r["bid_id"]: r for r in st["table"]}
+    assert rows[bid["A"]]["confirmed"] and not rows[bid["D"]]["confirmed"]
+    assert [o["text"] for o in rows[bid["C"]]["objections"]] == ["价格有误"]
+    custody = st["record"]["record"]["custody"]
+    assert custody["backups"] == [f"{bid['C']}/doc0", f"{bid['C']}/summary"]
+    assert f"{bid['A']}/doc0" in custody["bidder_key_releases"]
+    assert orjson.loads(hall.k.client("agency-a").raw("GET", f"/bids/{bid['C']}/plaintext/summary")[2])["price"] == 3
+
+
+def test_revoked_bidder_certificate_is_the_cause(hall: Hall) -> None:
+    t = hall.tender("bidder", seconds=60, decryption_window_s=30, quorum=1)
+    a, _ = hall.submit("A", t, price=1, own=True)
+    b, _ = hall.submit("B", t, price=2, own=True)
+    hall.after_deadline(t)
+    hall.agency().open_tender(t["id"])
+    hall.k.platform.revoke(hall.k.ids["B"].certificate.fingerprint.hex(), "key compromise")
+    hall.advance_to(t["opening_ms"] + 30_000)
+    st = hall.wait_final(t["id"])
+    causes = {f["bid_id"]: f["cause"] for f in st["failures"]}
+    assert causes == {a: "not-decrypted-in-window", b: "bidder-certificate-revoked"}
+    assert st["state"] == "failed"  # no bid opened: below the quorum of 1
