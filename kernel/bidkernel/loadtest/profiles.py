@@ -53,7 +53,7 @@ BASELINE: dict[str, Any] = {
         {"within_s": 604800, "fraction": 1.0},
     ],
     "window_s": 3600.0,
-    "preload_s": 600.0,
+    "preload_s": 1200.0,
     "late_probes_per_tender": 1,
     "late_probe_after_s": 5.0,
     "opening": {"timeout_s": 1800.0, "viewers_per_bid": 1.0, "public_viewers": 5.0, "poll_s": 2.0, "max_viewers": 200},
@@ -81,7 +81,7 @@ STRESS: dict[str, Any] = copy.deepcopy(BASELINE) | {
         {"within_s": 604800, "fraction": 1.0},
     ],
     "window_s": 600.0,
-    "preload_s": 300.0,
+    "preload_s": 900.0,
     "opening": {"timeout_s": 1800.0, "viewers_per_bid": 1.0, "public_viewers": 20.0, "poll_s": 2.0, "max_viewers": 200},
     # scaled to a 2-core machine with one local disk: 1/5 of the tenders, 1/200 of the bytes, 10x faster
     "scale": {"count": 0.2, "size": 0.005, "time": 0.1},

@@ -45,7 +45,7 @@ def charts(r: dict[str, Any]) -> dict[str, str]:
             "Receipt latency histogram (corrected)",
             "latency, ms (upper bound of log-spaced buckets)",
             "bids",
-            [f"{b[0]:g}" for b in r["histogram_ms"]],
+            [f"{b[0]:.0f}" if b[0] >= 10 else f"{b[0]:.2g}" for b in r["histogram_ms"]],
             [float(b[1]) for b in r["histogram_ms"]],
         ),
         "throughput": svg.line_chart(
@@ -137,6 +137,10 @@ def write_html(r: dict[str, Any], path: Path) -> dict[str, str]:
                 ("errors (no HTTP answer)", f"{c['errors']} {r['errors_by_type']}"),
                 ("retries after 429", c["retries_overloaded"]),
                 (
+                    "sent before the deadline, refused deadline-passed (still in flight at the deadline)",
+                    c["missed_deadline_in_flight"],
+                ),
+                (
                     "late probes sent / refused",
                     f"{c['late_probes_sent']} / {c['late_probes_refused']} {r['late_probes_by_outcome']}",
                 ),
@@ -196,7 +200,7 @@ def write_html(r: dict[str, Any], path: Path) -> dict[str, str]:
                 ("CPU seconds", srv["cpu_seconds"]),
                 ("peak resident memory", f"{(srv['peak_rss_bytes'] or 0) / 2**20:.0f} MiB"),
                 ("fsyncs", f"{srv['fsync_total']} {srv['fsync_by_kind']}"),
-                ("harness CPU seconds", r["harness"]["cpu_seconds"]),
+                ("harness CPU seconds (drive and openings)", r["harness"]["cpu_seconds"]),
             ]
         ),
         figs.get("server", ""),

@@ -124,19 +124,18 @@ class ServerSampler:
     def summary(self) -> dict[str, Any]:
         """Totals over the run plus per-sample CPU % (of one core) and fsyncs/s."""
         rows = []
-        prev: dict[str, Any] | None = None
+        seen: dict[str, tuple[float, float]] = {}  # metric -> (t_s, value) of the last sample that had it
         for s in self.samples:
             row = dict(s)
-            row["cpu_percent"] = None
-            row["fsync_per_s"] = None
-            if prev is not None:
-                dt = s["t_s"] - prev["t_s"]
-                if dt > 0 and s["cpu_seconds"] is not None and prev["cpu_seconds"] is not None:
-                    row["cpu_percent"] = round(100 * (s["cpu_seconds"] - prev["cpu_seconds"]) / dt, 1)
-                if dt > 0 and s["fsync_total"] is not None and prev["fsync_total"] is not None:
-                    row["fsync_per_s"] = round((s["fsync_total"] - prev["fsync_total"]) / dt, 1)
+            for key, out, scale in (("cpu_seconds", "cpu_percent", 100.0), ("fsync_total", "fsync_per_s", 1.0)):
+                row[out] = None
+                v = s[key]
+                if v is None:
+                    continue  # e.g. /metrics refused with 429 while the server is overloaded: a gap, not a zero
+                if key in seen and s["t_s"] > seen[key][0]:
+                    row[out] = round(scale * (v - seen[key][1]) / (s["t_s"] - seen[key][0]), 1)
+                seen[key] = (s["t_s"], v)
             rows.append(row)
-            prev = s
         cpus = [s["cpu_seconds"] for s in self.samples if s["cpu_seconds"] is not None]
         rss = [s["rss_bytes"] for s in self.samples if s["rss_bytes"] is not None]
         fs = [s["fsync_total"] for s in self.samples if s["fsync_total"] is not None]

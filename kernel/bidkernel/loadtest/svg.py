@@ -15,7 +15,7 @@ def _nice(hi: float) -> float:
     if hi <= 0:
         return 1.0
     e = 10.0 ** math.floor(math.log10(hi))
-    for m in (1, 2, 2.5, 5, 10):
+    for m in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
         if m * e >= hi:
             return m * e
     return 10 * e
@@ -76,12 +76,18 @@ def _legend(names: Sequence[str]) -> list[str]:
 
 
 def line_chart(
-    title: str, xlabel: str, ylabel: str, xs: Sequence[float], series: dict[str, Sequence[float]], *, ylog: bool = False
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    xs: Sequence[float],
+    series: dict[str, Sequence[float | None]],
+    *,
+    ylog: bool = False,
 ) -> str:
     """Lines over a shared x axis; ``ylog`` draws the y axis in decades (zeros are skipped)."""
     pw, ph = W - ML - MR, H - MT - MB
     xmax = _nice(max(xs, default=1.0))
-    vals = [v for s in series.values() for v in s if v > 0 or not ylog]
+    vals = [v for s in series.values() for v in s if v is not None and (v > 0 or not ylog)]
     if ylog:
         pos = [v for v in vals if v > 0] or [1.0]
         ymin, ymax = 10 ** math.floor(math.log10(min(pos))), 10 ** math.ceil(math.log10(max(pos)))
@@ -98,10 +104,18 @@ def line_chart(
         return float(MT + ph - ph * v / ymax)
 
     for i, (_name, ys) in enumerate(series.items()):
-        pts = [f"{ML + pw * x / xmax:.1f},{y_of(y):.1f}" for x, y in zip(xs, ys, strict=False) if y > 0 or not ylog]
-        if pts:
-            c = COLORS[i % len(COLORS)]
-            out.append(f'<polyline fill="none" stroke="{c}" stroke-width="1.5" points="{" ".join(pts)}"/>')
+        c = COLORS[i % len(COLORS)]
+        seg: list[str] = []
+        for x, y in [*zip(xs, ys, strict=False), (0.0, None)]:
+            if y is None or (ylog and y <= 0):  # a gap (no sample, or nothing to draw on a log axis)
+                if len(seg) > 1:
+                    out.append(f'<polyline fill="none" stroke="{c}" stroke-width="1.5" points="{" ".join(seg)}"/>')
+                elif seg:
+                    px, py = seg[0].split(",")
+                    out.append(f'<circle cx="{px}" cy="{py}" r="1.5" fill="{c}"/>')
+                seg = []
+            else:
+                seg.append(f"{ML + pw * x / xmax:.1f},{y_of(y):.1f}")
     out += _legend(list(series))
     out.append("</svg>")
     return "\n".join(out)
