@@ -5,6 +5,11 @@
 - ``drop_at``: the n-th bid submission is forwarded and receipted, then the proxy withdraws that bid with
   the bidder's own key behind the harness's back, so it is missing from the closing record.
 
+- ``opening``: answers the opening contract of docs/load_testing.md ("Opening contract") in front of a kernel
+  that has no opening yet, from the kernel's real closing record (no decryption: the opening is built on its own
+  branch); ``omit_from_table`` leaves the n-th live bid out of the 唱标 table. It exists to exercise the harness's
+  opening phase, not to stand in for the opening.
+
 Everything else is forwarded byte for byte to the real kernel.
 """
 
@@ -31,7 +36,18 @@ _HOP = {"host", "content-length", "connection", "transfer-encoding"}
 
 
 class SabotageProxy:
-    def __init__(self, upstream_port: int, ids_dir: Path, *, replay_at: int, drop_at: int) -> None:
+    def __init__(
+        self,
+        upstream_port: int,
+        ids_dir: Path,
+        *,
+        replay_at: int = 0,
+        drop_at: int = 0,
+        opening: bool = False,
+        omit_from_table: int | None = None,
+    ) -> None:
+        self.opening, self.omit = opening, omit_from_table
+        self.openings: dict[str, dict[str, Any]] = {}
         self.up = upstream_port
         self.ids_dir = ids_dir
         self.replay_at, self.drop_at = replay_at, drop_at
@@ -59,7 +75,57 @@ class SabotageProxy:
         finally:
             conn.close()
 
+    async def _opening(self, req: Request, tid: str) -> Response:
+        import orjson
+        from starlette.concurrency import run_in_threadpool
+
+        now = time.time_ns() // 1_000_000
+        if req.method == "POST":
+            if "bk-signature" not in req.headers:
+                return Response(b'{"type": "https://bidkernel.dev/problems/unauthenticated"}', status_code=401)
+            status, _h, data = await run_in_threadpool(self._forward, "GET", f"/tenders/{tid}/closing", {}, b"")
+            if status != 200:
+                return Response(
+                    b'{"type": "https://bidkernel.dev/problems/too-early", "status": 409}',
+                    status_code=409,
+                    media_type="application/problem+json",
+                )
+            live = orjson.loads(data)["live_bids"]
+            table = [{"bid_id": b} for i, b in enumerate(live) if i != self.omit]
+            self.openings.setdefault(
+                tid,
+                {
+                    "tender_id": tid,
+                    "state": "opening",
+                    "started_ms": now,
+                    "summary_ms": now + 40,
+                    "finished_ms": now + 150,
+                    "table": table,
+                    "failures": [],
+                    "record_index": None,
+                },
+            )
+            return Response(orjson.dumps(self.openings[tid]), status_code=202, media_type="application/json")
+        doc = self.openings.get(tid)
+        if doc is None:
+            doc = {
+                "tender_id": tid,
+                "state": "waiting",
+                "started_ms": None,
+                "summary_ms": None,
+                "finished_ms": None,
+                "table": [],
+                "failures": [],
+                "record_index": None,
+            }
+        elif now >= doc["finished_ms"]:
+            doc["state"] = "opened"
+        return Response(orjson.dumps(doc), media_type="application/json")
+
     async def handle(self, req: Request) -> Response:
+        parts = req.url.path.strip("/").split("/")
+        if self.opening and len(parts) == 3 and parts[0] == "tenders" and parts[2] == "opening":
+            return await self._opening(req, parts[1])
         body = await req.body()
         headers = {k: v for k, v in req.headers.items() if k.lower() not in _HOP}
         path = req.url.path + (f"?{req.url.query}" if req.url.query else "")
