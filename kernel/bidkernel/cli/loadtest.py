@@ -143,6 +143,8 @@ def loadtest(
             + f"acknowledged bids missing {op['unopened_acknowledged_bids']}"
         )
     click.echo(f"reports: {out / 'report.json'} {out / 'report.html'}")
+    for w in report["verdict"]["warnings"]:
+        click.echo(f"warning: {w}", err=True)
     if not report["verdict"]["ok"]:
         click.echo("FAIL: " + "; ".join(report["verdict"]["problems"]), err=True)
         sys.exit(1)

@@ -5,7 +5,8 @@ sealed files in 256 KiB chunks, and the response read whole (receipts and proble
 The standard library's blocking ``http.client`` (``KernelClient``) would need a thread per request in
 flight; an open-model generator keeps hundreds in flight on one core, so it speaks HTTP on asyncio
 streams. A server that refuses early (e.g. 409 ``deadline-passed`` before the body is read) may close
-the connection while the body is still being sent: the response it wrote is still read and used.
+the connection while the body is still being sent: the response is read concurrently with the sending,
+so the answer it wrote is used and the rest of the body is not sent.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ async def request(
     except OSError as exc:
         raise HttpError("connect", str(exc) or type(exc).__name__) from None
     sent = 0
+    answer: asyncio.Future[tuple[int, dict[str, str], bytes]] | None = None
     try:
         h = {"Host": f"{host}:{port}", "Connection": "close", **headers}
         if length is None:
@@ -81,6 +83,9 @@ async def request(
         h["Content-Length"] = str(length)
         lines = [f"{method} {path} HTTP/1.1"] + [f"{k}: {v}" for k, v in h.items()]
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        # read while sending: a server that refuses early answers, then closes; reading at once keeps that
+        # answer from being discarded by the connection reset that follows its close
+        answer = asyncio.ensure_future(_read_response(reader))
         send_error: BaseException | None = None
         try:
             if prefix:
@@ -88,20 +93,24 @@ async def request(
                 sent += len(prefix)
             await writer.drain()
             for f in files:
+                if answer.done():
+                    break
                 with open(f, "rb") as fh:
-                    while chunk := fh.read(_CHUNK):
+                    while not answer.done() and (chunk := fh.read(_CHUNK)):
                         writer.write(chunk)
                         sent += len(chunk)
                         await writer.drain()
         except (ConnectionError, OSError) as exc:  # the server answered early and closed; read its answer
             send_error = exc
         try:
-            status, rh, body = await _read_response(reader)
+            status, rh, body = await answer
         except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
             cause = send_error or exc
             raise HttpError("reset", f"{type(cause).__name__}: {cause}") from None
         return HttpResult(status, rh, body, sent)
     finally:
+        if answer is not None and not answer.done():
+            answer.cancel()  # timed out (wait_for) or failed while sending
         writer.close()
         try:
             await writer.wait_closed()

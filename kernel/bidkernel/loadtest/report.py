@@ -116,6 +116,7 @@ def write_html(r: dict[str, Any], path: Path) -> dict[str, str]:
         "th{background:#f4f4f4;font-weight:normal}.ok{color:#070}.bad{color:#b00}</style></head><body>",
         f"<h1>bidkernel loadtest — profile {escape(r['profile']['name'])}</h1>",
         f"<p class='{'ok' if r['verdict']['ok'] else 'bad'}'><b>{escape(verdict)}</b></p>",
+        *(f"<p class='bad'>warning: {escape(w)}</p>" for w in r["verdict"]["warnings"]),
         f"<p>{escape(r['profile'].get('description', ''))}</p>",
         _table(
             [
