@@ -54,6 +54,7 @@ def charts(r: dict[str, Any]) -> dict[str, str]:
             "per second",
             xs,
             {
+                "scheduled (offered)": [s["scheduled"] for s in series],
                 "accepted bids": [s["accepted"] for s in series],
                 "rejected": [s["rejected"] for s in series],
                 "errors": [s["errors"] for s in series],
@@ -67,18 +68,14 @@ def charts(r: dict[str, Any]) -> dict[str, str]:
             {"MB/s": [s["bytes"] / 1e6 for s in series]},
         ),
     }
-    samples = [s for s in r["server"]["samples"] if s["cpu_percent"] is not None]
-    if samples:
-        sx = [float(s["t_s"]) for s in samples]
+    samples = r["server"]["samples"]
+    if any(s["cpu_percent"] is not None for s in samples):
         out["server"] = svg.line_chart(
-            "Server CPU (% of one core) and fsyncs/s",
+            "Server CPU (% of one core) and fsyncs/s (gaps: /metrics unanswered)",
             "seconds since the start",
             "per second / %",
-            sx,
-            {
-                "CPU %": [s["cpu_percent"] or 0.0 for s in samples],
-                "fsync/s": [s["fsync_per_s"] or 0.0 for s in samples],
-            },
+            [float(s["t_s"]) for s in samples],
+            {"CPU %": [s["cpu_percent"] for s in samples], "fsync/s": [s["fsync_per_s"] for s in samples]},
         )
     if r["opening"]["available"]:
         rows = [
