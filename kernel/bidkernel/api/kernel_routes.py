@@ -13,12 +13,22 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
@@ -37,6 +47,7 @@ from bidkernel.platform import Platform, utc_ms
 from bidkernel.problems import PROBLEMS, KernelError
 from bidkernel.ratelimit import RateLimiter
 from bidkernel.roles import RoleRegistry, entry_json
+from bidkernel.store import fsyncs
 from bidkernel.store.base import BidRow
 from bidkernel.tenders import TenderService, check_id, effective_state, load_doc
 from bidkernel.timestamp.errors import UntrustedTimeError
@@ -554,7 +565,19 @@ async def _run(e: Endpoint, ctx: Ctx, req: Request) -> Response:
         return error_response(KernelError("internal", "see the server log"))
 
 
+class _FsyncCollector(Collector):
+    """``bidkernel_fsync_total{kind}`` from :mod:`bidkernel.store.fsyncs` (read at scrape time)."""
+
+    def collect(self) -> Iterator[Metric]:
+        c = CounterMetricFamily("bidkernel_fsync", "fsyncs the kernel asked for", labels=["kind"])
+        for kind, n in sorted(fsyncs.snapshot().items()):
+            c.add_metric([kind], n)
+        yield c
+
+
 def _metrics(registry: CollectorRegistry) -> dict[str, Any]:
+    registry.register(_FsyncCollector())
+    ProcessCollector(registry=registry)  # process_cpu_seconds_total, process_resident_memory_bytes
     return {
         "requests": Counter("bidkernel_http_requests", "HTTP requests", ["route", "status"], registry=registry),
         "latency": Histogram("bidkernel_http_request_seconds", "Request latency", ["route"], registry=registry),

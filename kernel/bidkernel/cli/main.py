@@ -59,6 +59,7 @@ _COMMANDS: list[tuple[str, str]] = [
     ("bidkernel.cli.intake", "roles_group"),
     ("bidkernel.cli.opening", "open_cmd"),
     ("bidkernel.cli.opening", "custody_group"),
+    ("bidkernel.cli.loadtest", "loadtest"),
 ]
 
 

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from bidkernel.crypto.sm3 import Sm3Hash
+from bidkernel.store import fsyncs
 
 
 class BlobTooLarge(Exception):
@@ -37,6 +38,7 @@ def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
+        fsyncs.count("blob_dir")
     finally:
         os.close(fd)
 
@@ -81,6 +83,7 @@ class BlobUpload:
         """Flush and fsync the temporary file (blocking: call from a worker thread)."""
         self._f.flush()
         os.fsync(self._f.fileno())
+        fsyncs.count("blob_file")
         self._f.close()
 
     def commit(self) -> tuple[Path, bool]:

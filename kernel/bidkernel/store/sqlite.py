@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from bidkernel.store import fsyncs
 from bidkernel.store.base import (
     BidRow,
     DeliveryRow,
@@ -657,6 +658,7 @@ class SQLiteStore(Store):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise StoreError(f"commit failed: {exc}") from None
+            fsyncs.count("sqlite_commit")
 
     @contextmanager
     def reader(self) -> Iterator[Reader]:
