@@ -425,21 +425,13 @@ fn build_base_table() -> BaseTable {
             b = b.double();
         }
     }
-    jac.push(b); // 128^37 G = 2^259 G
-                 // Batch normalization (Montgomery's trick): one inversion for all 2,369 points.
-    let mut prefix = Vec::with_capacity(jac.len());
-    let mut acc = Fe::ONE;
-    for p in &jac {
-        prefix.push(acc);
-        acc = acc.mul(&p.z);
-    }
-    let mut inv = acc.invert();
-    let mut aff = vec![Affine::default(); jac.len()];
-    for i in (0..jac.len()).rev() {
-        let zi = inv.mul(&prefix[i]);
-        aff[i] = jac[i].to_affine_with(&zi);
-        inv = inv.mul(&jac[i].z);
-    }
+    // 128^37 G = 2^259 G; then one inversion for all 2,369 points.
+    jac.push(b);
+    let aff: Vec<Affine> = jac
+        .iter()
+        .zip(batch_invert_z(&jac))
+        .map(|(p, zi)| p.to_affine_with(&zi))
+        .collect();
     let top = aff[BASE_DIGITS * BASE_TABLE];
     let windows = aff[..BASE_DIGITS * BASE_TABLE]
         .chunks_exact(BASE_TABLE)
@@ -551,24 +543,37 @@ pub(crate) fn base_mul_x_batch(ks: &[Scalar]) -> Vec<[u8; 32]> {
             q
         })
         .collect();
-    let mut prefix = Vec::with_capacity(jac.len());
+    let mut zis = batch_invert_z(&jac);
+    let out = jac
+        .iter()
+        .zip(&zis)
+        .map(|(p, zi)| p.x.mul(&zi.square()).to_bytes())
+        .collect();
+    zis.zeroize();
+    for q in jac.iter_mut() {
+        q.zeroize();
+    }
+    out
+}
+
+/// Z^-1 of every point with one field inversion (Montgomery's trick: prefix products, one
+/// inversion, then the way back). All Z must be nonzero. Intermediate values are wiped.
+fn batch_invert_z(points: &[Jacobian]) -> Vec<Fe> {
+    let mut prefix = Vec::with_capacity(points.len());
     let mut acc = Fe::ONE;
-    for p in &jac {
+    for p in points {
         prefix.push(acc);
         acc = acc.mul(&p.z);
     }
     let mut inv = acc.invert();
-    let mut out = vec![[0u8; 32]; jac.len()];
-    for i in (0..jac.len()).rev() {
-        let zi = inv.mul(&prefix[i]);
-        out[i] = jac[i].x.mul(&zi.square()).to_bytes();
-        inv = inv.mul(&jac[i].z);
-    }
-    for q in jac.iter_mut() {
-        q.zeroize();
+    let mut out = vec![Fe::ZERO; points.len()];
+    for i in (0..points.len()).rev() {
+        out[i] = inv.mul(&prefix[i]);
+        inv = inv.mul(&points[i].z);
     }
     prefix.zeroize();
     inv.zeroize();
+    acc.zeroize();
     out
 }
 
