@@ -54,6 +54,7 @@ _COMMANDS: list[tuple[str, str]] = [
     ("bidkernel.cli.intake", "serve"),
     ("bidkernel.cli.intake", "bid_group"),
     ("bidkernel.cli.intake", "receipt_group"),
+    ("bidkernel.cli.bench", "bench_group"),
 ]
 
 

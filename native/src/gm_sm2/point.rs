@@ -905,6 +905,81 @@ mod timing {
         best
     }
 
+    /// Welch's t of fixed (k = 6) against random scalars for `f`, classes interleaved at random,
+    /// cropped at the 75th percentile.
+    fn dudect(n: usize, f: impl Fn(&[u8; 32])) -> (f64, f64, f64) {
+        let mut rng = Rng(0xdede);
+        let mut fixed = [0u8; 32];
+        fixed[31] = 6;
+        let pool: Vec<[u8; 32]> = (0..4096)
+            .map(|_| {
+                let mut b = rng.bytes32();
+                b[0] &= 0x7f;
+                b
+            })
+            .collect();
+        let fixed_pool = vec![fixed; 4096];
+        let mut t = Vec::with_capacity(n);
+        for i in 0..n {
+            let c = (rng.next() & 1) as usize;
+            let k = if c == 0 {
+                &fixed_pool[i % 4096]
+            } else {
+                &pool[i % 4096]
+            };
+            let t0 = Instant::now();
+            f(black_box(k));
+            t.push((c, t0.elapsed().as_nanos() as f64));
+        }
+        let mut sorted: Vec<f64> = t.iter().map(|x| x.1).collect();
+        sorted.sort_by(|a, b| a.total_cmp(b));
+        let cut = sorted[sorted.len() * 3 / 4];
+        let stats = |c: usize| {
+            let v: Vec<f64> = t
+                .iter()
+                .filter(|x| x.0 == c && x.1 <= cut)
+                .map(|x| x.1)
+                .collect();
+            let m = v.iter().sum::<f64>() / v.len() as f64;
+            let var = v.iter().map(|y| (y - m) * (y - m)).sum::<f64>() / (v.len() as f64 - 1.0);
+            (v.len() as f64, m, var)
+        };
+        let (na, ma, va) = stats(0);
+        let (nb, mb, vb) = stats(1);
+        ((ma - mb) / (va / na + vb / nb).sqrt(), ma, mb)
+    }
+
+    #[test]
+    #[ignore]
+    fn dudect_pieces() {
+        let n: usize = std::env::var("DUDECT_N")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(100_000);
+        let r = dudect(n, |k| {
+            black_box(mul_base(k));
+        });
+        println!(
+            "mul_base: t = {:.2} (means {:.1} / {:.1} ns)",
+            r.0, r.1, r.2
+        );
+        let r = dudect(n, |k| {
+            black_box(mul_base(k).to_affine());
+        });
+        println!(
+            "mul_base + to_affine: t = {:.2} (means {:.1} / {:.1} ns)",
+            r.0, r.1, r.2
+        );
+        let r = dudect(n, |k| {
+            let s = Option::<Scalar>::from(Scalar::from_repr((*k).into())).unwrap();
+            black_box((s + Scalar::ONE).invert());
+        });
+        println!(
+            "crate (d+1)^-1: t = {:.2} (means {:.1} / {:.1} ns)",
+            r.0, r.1, r.2
+        );
+    }
+
     #[test]
     #[ignore]
     fn timing_min() {
