@@ -23,12 +23,19 @@
 //! BIDKERNEL_FORCE_PORTABLE=1 taskset -c 0 target/release/examples/sm2_dudect decrypt 200000 six
 //! ```
 //!
-//! Arguments: operation (`decrypt` | `sign`), number of measurements, fixed key (`six`: d = 6,
+//! `sign` draws its nonce and x1 = x([k]G) from the key's precomputed pool (refilled 32 at a
+//! time), so it times the scalar arithmetic with d; `keyload` times building a key from its
+//! scalar bytes: [d]G on the fixed-base comb, (1+d)^-1, the re-validation of the public point
+//! by the `sm2` crate's SEC1 decoder and Z_A; `parsepub` times that decoder alone on the public
+//! points of the two classes (public data: a difference there is not a leak of d, but it shows
+//! up in `keyload`).
+//!
+//! Arguments: operation (`decrypt` | `sign` | `keyload`), number of measurements, fixed key (`six`: d = 6,
 //! whose odd form n - 6 takes the doubling branch of the last addition; `one`: d = 1;
 //! `random`: one random key).
 
 use bidkernel_native::gm_sm2::dsa;
-use bidkernel_native::gm_sm2::keys::PrivateKey;
+use bidkernel_native::gm_sm2::keys::{parse_point, PrivateKey};
 use bidkernel_native::gm_sm2::pke::{self, CipherFormat};
 use std::hint::black_box;
 use std::time::Instant;
@@ -58,7 +65,10 @@ fn main() {
         .to_owned();
     let n: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let fixed_kind = args.get(3).map(String::as_str).unwrap_or("six").to_owned();
-    assert!(op == "decrypt" || op == "sign", "operation: decrypt | sign");
+    assert!(
+        ["decrypt", "sign", "keyload", "parsepub"].contains(&op.as_str()),
+        "operation: decrypt | sign | keyload | parsepub"
+    );
 
     let mut fixed_bytes = [0u8; 32];
     match fixed_kind.as_str() {
@@ -74,11 +84,20 @@ fn main() {
         let ct = pke::encrypt(key.public(), MSG, CipherFormat::C1C3C2).expect("encrypt");
         (key, ct)
     };
+    let scalar_of = |key: &PrivateKey| {
+        let mut b = [0u8; 32];
+        b.copy_from_slice(&key.to_sec1_der().expect("der")[7..39]);
+        b
+    };
     // Interleaved allocation so that neither pool is more cache-friendly than the other.
     let mut pools: [Vec<(PrivateKey, Vec<u8>)>; 2] = [Vec::new(), Vec::new()];
+    // keyload: the scalar bytes of each pool entry ([d]G on the fixed-base comb, (1+d)^-1, Z_A).
+    let mut scalars: [Vec<[u8; 32]>; 2] = [Vec::new(), Vec::new()];
     for _ in 0..POOL {
         pools[0].push(entry(PrivateKey::from_bytes(&fixed_bytes).expect("key")));
         pools[1].push(entry(PrivateKey::generate().expect("rng")));
+        scalars[0].push(fixed_bytes);
+        scalars[1].push(scalar_of(&pools[1].last().expect("entry").0));
     }
 
     let mut classes = vec![0u8; n];
@@ -97,9 +116,14 @@ fn main() {
         let class = classes[i] & 1;
         let idx = (usize::from(picks[2 * i]) << 8 | usize::from(picks[2 * i + 1])) % POOL;
         let (key, ct) = (&pools[class as usize][idx].0, &pools[class as usize][idx].1);
+        let sc = &scalars[class as usize][idx];
         let t0 = Instant::now();
         if op == "decrypt" {
             black_box(pke::decrypt(black_box(key), black_box(ct), CipherFormat::C1C3C2).ok());
+        } else if op == "keyload" {
+            black_box(PrivateKey::from_bytes(black_box(sc)).ok());
+        } else if op == "parsepub" {
+            black_box(parse_point(black_box(key.public_bytes())).ok());
         } else {
             black_box(dsa::sign(black_box(key), MSG, dsa::DEFAULT_ID).ok());
         }

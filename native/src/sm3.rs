@@ -24,7 +24,7 @@ pub const HMAC_MIN_TAG_LEN: usize = DIGEST_LEN / 2;
 pub const IO_CHUNK: usize = 1 << 20;
 
 /// Initial value IV (§4.1).
-const IV: [u32; 8] = [
+pub(crate) const IV: [u32; 8] = [
     0x7380_166f,
     0x4914_b2b9,
     0x1724_42d7,
@@ -35,17 +35,9 @@ const IV: [u32; 8] = [
     0xb0fb_0e4e,
 ];
 
-/// Round constants T_j (§4.2), already rotated left by j mod 32 as used in SS1 (§5.3.3).
-static TJ: [u32; 64] = {
-    let mut t = [0u32; 64];
-    let mut j = 0;
-    while j < 64 {
-        let base: u32 = if j < 16 { 0x79cc_4519 } else { 0x7a87_9d8a };
-        t[j] = base.rotate_left((j % 32) as u32);
-        j += 1;
-    }
-    t
-};
+/// Round constants T_j (§4.2), already rotated left by j mod 32 as used in SS1 (§5.3.3); a
+/// static so that [`tj`] can read it through a pointer.
+static TJ: [u32; 64] = crate::simd::sm3_scalar::TJ_ROT;
 
 /// T_j as an opaque value: a volatile read keeps the compiler from folding the constant into the
 /// last addition, so `rotl(A,12) + T_j` is formed before E (the later value) arrives.
@@ -80,8 +72,10 @@ fn gg1(x: u32, y: u32, z: u32) -> u32 {
     ((y ^ z) & x) ^ z
 }
 
-/// Compression function CF (§5.3.2, §5.3.3) over every 64-byte block of `blocks`.
-fn compress(v: &mut [u32; 8], blocks: &[u8]) {
+/// Compression function CF (§5.3.2, §5.3.3) over every 64-byte block of `blocks` (also the
+/// portable and BMI2 single-stream compression of `simd::sm3_scalar`).
+#[inline(always)]
+pub(crate) fn compress(v: &mut [u32; 8], blocks: &[u8]) {
     debug_assert_eq!(blocks.len() % BLOCK_LEN, 0);
     for block in blocks.chunks_exact(BLOCK_LEN) {
         compress_block(v, block.try_into().expect("64-byte block"));

@@ -102,8 +102,9 @@ impl From<io::Error> for Error {
     }
 }
 
-/// The S-box of GB/T 32907-2016 §6.2 (Table 1), as specified by the standard.
-static SBOX: [u8; 256] = [
+/// The S-box of GB/T 32907-2016 §6.2 (Table 1), as specified by the standard (also the SIMD
+/// S-box derivation's test reference, `simd::sm4_sbox`).
+pub(crate) static SBOX: [u8; 256] = [
     0xd6, 0x90, 0xe9, 0xfe, 0xcc, 0xe1, 0x3d, 0xb7, 0x16, 0xb6, 0x14, 0xc2, 0x28, 0xfb, 0x2c, 0x05,
     0x2b, 0x67, 0x9a, 0x76, 0x2a, 0xbe, 0x04, 0xc3, 0xaa, 0x44, 0x13, 0x26, 0x49, 0x86, 0x06, 0x99,
     0x9c, 0x42, 0x50, 0xf4, 0x91, 0xef, 0x98, 0x7a, 0x33, 0x54, 0x0b, 0x43, 0xed, 0xcf, 0xac, 0x62,
@@ -1162,6 +1163,45 @@ fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
+/// Reads `r` in `buf`-sized chunks until EOF and hands each chunk to `step`, which writes its
+/// output to `w` and returns how many bytes it wrote; returns the total.
+fn pump<R: Read, W: Write>(
+    r: &mut R,
+    w: &mut W,
+    buf: &mut [u8],
+    mut step: impl FnMut(&mut [u8], &mut W) -> Result<u64, Error>,
+) -> Result<u64, Error> {
+    let mut written = 0u64;
+    loop {
+        let n = read_full(r, buf)?;
+        if n == 0 {
+            return Ok(written);
+        }
+        written += step(&mut buf[..n], w)?;
+    }
+}
+
+/// Writes `out` and returns its length (the CBC chunk step).
+fn emit<W: Write>(w: &mut W, out: &[u8]) -> Result<u64, Error> {
+    w.write_all(out)?;
+    Ok(out.len() as u64)
+}
+
+/// The CTR stream (the same in both directions).
+fn ctr_stream<R: Read, W: Write>(
+    key: &[u8],
+    iv: &[u8],
+    r: &mut R,
+    w: &mut W,
+    buf: &mut [u8],
+) -> Result<u64, Error> {
+    let mut c = Ctr::new(key, iv)?;
+    pump(r, w, buf, |chunk, w| {
+        c.apply(chunk);
+        emit(w, chunk)
+    })
+}
+
 /// Encrypts everything `r` yields into `w`, `IO_CHUNK` bytes at a time. GCM appends its 16-byte tag.
 /// Returns the number of bytes written.
 pub fn encrypt_stream<R: Read, W: Write>(
@@ -1173,51 +1213,23 @@ pub fn encrypt_stream<R: Read, W: Write>(
     w: &mut W,
 ) -> Result<u64, Error> {
     let mut buf = vec![0u8; IO_CHUNK];
-    let mut written = 0u64;
-    match mode {
+    let written = match mode {
         Mode::Cbc => {
             let mut e = CbcEncryptor::new(key, iv, true)?;
-            loop {
-                let n = read_full(r, &mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                let out = e.update(&buf[..n]);
-                w.write_all(&out)?;
-                written += out.len() as u64;
-            }
-            let out = e.finalize()?;
-            w.write_all(&out)?;
-            written += out.len() as u64;
+            let n = pump(r, w, &mut buf, |chunk, w| emit(w, &e.update(chunk)))?;
+            n + emit(w, &e.finalize()?)?
         }
-        Mode::Ctr => {
-            let mut c = Ctr::new(key, iv)?;
-            loop {
-                let n = read_full(r, &mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                c.apply(&mut buf[..n]);
-                w.write_all(&buf[..n])?;
-                written += n as u64;
-            }
-        }
+        Mode::Ctr => ctr_stream(key, iv, r, w, &mut buf)?,
         Mode::Gcm => {
             let mut g = Gcm::encryptor(key, iv)?;
             g.update_aad(aad)?;
-            loop {
-                let n = read_full(r, &mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                g.update(&mut buf[..n])?;
-                w.write_all(&buf[..n])?;
-                written += n as u64;
-            }
-            w.write_all(&g.finalize())?;
-            written += GCM_TAG_LEN as u64;
+            let n = pump(r, w, &mut buf, |chunk, w| {
+                g.update(chunk)?;
+                emit(w, chunk)
+            })?;
+            n + emit(w, &g.finalize())?
         }
-    }
+    };
     buf.zeroize();
     w.flush()?;
     Ok(written)
@@ -1236,35 +1248,13 @@ pub fn decrypt_stream<R: Read, W: Write>(
     w: &mut W,
 ) -> Result<u64, Error> {
     let mut buf = vec![0u8; IO_CHUNK];
-    let mut written = 0u64;
-    match mode {
+    let written = match mode {
         Mode::Cbc => {
             let mut d = CbcDecryptor::new(key, iv, true)?;
-            loop {
-                let n = read_full(r, &mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                let out = d.update(&buf[..n]);
-                w.write_all(&out)?;
-                written += out.len() as u64;
-            }
-            let out = d.finalize()?;
-            w.write_all(&out)?;
-            written += out.len() as u64;
+            let n = pump(r, w, &mut buf, |chunk, w| emit(w, &d.update(chunk)))?;
+            n + emit(w, &d.finalize()?)?
         }
-        Mode::Ctr => {
-            let mut c = Ctr::new(key, iv)?;
-            loop {
-                let n = read_full(r, &mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                c.apply(&mut buf[..n]);
-                w.write_all(&buf[..n])?;
-                written += n as u64;
-            }
-        }
+        Mode::Ctr => ctr_stream(key, iv, r, w, &mut buf)?,
         Mode::Gcm => {
             if let Some(t) = tag {
                 if t.len() != GCM_TAG_LEN {
@@ -1276,28 +1266,26 @@ pub fn decrypt_stream<R: Read, W: Write>(
             // Hold back the last 16 bytes when the tag is at the end of the stream.
             let hold = if tag.is_some() { 0 } else { GCM_TAG_LEN };
             let mut held: Vec<u8> = Vec::with_capacity(IO_CHUNK + GCM_TAG_LEN);
-            loop {
-                let n = read_full(r, &mut buf)?;
-                if n == 0 {
-                    break;
+            let n = pump(r, w, &mut buf, |chunk, w| {
+                held.extend_from_slice(chunk);
+                if held.len() <= hold {
+                    return Ok(0);
                 }
-                held.extend_from_slice(&buf[..n]);
-                if held.len() > hold {
-                    let k = held.len() - hold;
-                    g.update(&mut held[..k])?;
-                    w.write_all(&held[..k])?;
-                    written += k as u64;
-                    held.drain(..k);
-                }
-            }
+                let k = held.len() - hold;
+                g.update(&mut held[..k])?;
+                let n = emit(w, &held[..k])?;
+                held.drain(..k);
+                Ok(n)
+            })?;
             let expected: &[u8] = match tag {
                 Some(t) => t,
                 None if held.len() == GCM_TAG_LEN => &held,
                 None => return Err(Error::InvalidTag),
             };
             g.verify(expected)?;
+            n
         }
-    }
+    };
     buf.zeroize();
     w.flush()?;
     Ok(written)

@@ -60,6 +60,7 @@ _COMMANDS: list[tuple[str, str]] = [
     ("bidkernel.cli.opening", "open_cmd"),
     ("bidkernel.cli.opening", "custody_group"),
     ("bidkernel.cli.loadtest", "loadtest"),
+    ("bidkernel.cli.bench", "bench_group"),
 ]
 
 

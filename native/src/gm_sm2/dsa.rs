@@ -194,14 +194,19 @@ impl Signature {
 
 /// Core of GB/T 32918.2 clause 6.1 steps A3-A6 with a given nonce.
 /// Returns None when k must be redrawn (r = 0, r + k = n, s = 0).
+#[cfg(test)]
 fn sign_with_k(key: &PrivateKey, e: &Scalar, k: &Scalar) -> Option<Signature> {
     sign_with_k_on(key, e, k, Backend::current())
 }
 
 /// [`sign_with_k`] on a chosen scalar-multiplication backend (differential tests).
 fn sign_with_k_on(key: &PrivateKey, e: &Scalar, k: &Scalar, backend: Backend) -> Option<Signature> {
-    let x1 = FieldBytes::from(base_mul(k, backend).x);
-    let r = *e + <Scalar as Reduce<FieldBytes>>::reduce(&x1);
+    sign_with_x1(key, e, k, &base_mul(k, backend).x)
+}
+
+/// Steps A5-A6 from a nonce k whose x1 = x([k]G) is known (big-endian).
+fn sign_with_x1(key: &PrivateKey, e: &Scalar, k: &Scalar, x1: &[u8; 32]) -> Option<Signature> {
+    let r = *e + <Scalar as Reduce<FieldBytes>>::reduce(&FieldBytes::from(*x1));
     if bool::from(r.is_zero()) || bool::from((r + k).is_zero()) {
         return None;
     }
@@ -212,22 +217,35 @@ fn sign_with_k_on(key: &PrivateKey, e: &Scalar, k: &Scalar, backend: Backend) ->
     Some(Signature { r, s })
 }
 
-/// Sign a precomputed digest e = SM3(Z || M) with a fresh CSPRNG nonce.
+/// Sign a precomputed digest e = SM3(Z || M) with a fresh CSPRNG nonce. On the fast backend the
+/// nonce and its x1 come from the key's pool ([`super::keys::NoncePool`]); the forced-portable
+/// backend draws k and computes [k]G per signature.
 pub fn sign_digest(key: &PrivateKey, e: &[u8]) -> Result<Signature> {
     let e = e_scalar(e)?;
+    let backend = Backend::current();
     loop {
-        let mut k = super::random_nonzero_scalar()?;
-        let sig = sign_with_k(key, &e, &k);
-        k.zeroize();
+        let sig = if backend == Backend::Fast {
+            let (mut k, mut x1) = key.nonces().take()?;
+            let sig = sign_with_x1(key, &e, &k, &x1);
+            k.zeroize();
+            x1.zeroize();
+            sig
+        } else {
+            let mut k = super::random_nonzero_scalar()?;
+            let sig = sign_with_k_on(key, &e, &k, backend);
+            k.zeroize();
+            sig
+        };
         if let Some(sig) = sig {
             return Ok(sig);
         }
     }
 }
 
-/// Sign message `msg` with distinguishing ID `id` (GB/T 32918.2, 6.1).
+/// Sign message `msg` with distinguishing ID `id` (GB/T 32918.2, 6.1). Z_A for the default ID
+/// comes from the key (computed once when the key was built).
 pub fn sign(key: &PrivateKey, msg: &[u8], id: &[u8]) -> Result<Signature> {
-    let z = compute_z_bytes(key.public_bytes(), id)?;
+    let z = key.z(id)?;
     sign_digest(key, &compute_e(&z, msg))
 }
 
@@ -343,6 +361,38 @@ mod tests {
                 assert!(verify_digest(key.public(), &e.to_repr(), &sig).unwrap());
             }
         }
+    }
+
+    #[test]
+    fn pooled_nonces_sign_validly_and_never_repeat() {
+        let key = PrivateKey::generate().unwrap();
+        let e = compute_e(&key.z(DEFAULT_ID).unwrap(), b"m");
+        let mut rs = std::collections::HashSet::new();
+        // Three refills; every r distinct (a repeated nonce would repeat r for one e).
+        for _ in 0..3 * super::super::keys::NoncePool::BATCH {
+            let sig = sign_digest(&key, &e).unwrap();
+            assert!(verify_digest(key.public(), &e, &sig).unwrap());
+            assert!(rs.insert(sig.to_raw()[..32].to_vec()));
+        }
+        // A pooled pair is the x-coordinate of its own [k]G.
+        let (k, x1) = key.nonces().take().unwrap();
+        assert_eq!(x1, base_mul(&k, Backend::Crate).x);
+    }
+
+    #[test]
+    fn cached_default_z_equals_computed() {
+        let key = PrivateKey::generate().unwrap();
+        let want = compute_z_bytes(key.public_bytes(), DEFAULT_ID).unwrap();
+        assert_eq!(key.z(DEFAULT_ID).unwrap(), want);
+        assert_eq!(
+            key.z(b"other id").unwrap(),
+            compute_z_bytes(key.public_bytes(), b"other id").unwrap()
+        );
+        assert_ne!(key.z(b"other id").unwrap(), want);
+        // Signatures made through the cache verify against the recomputed Z.
+        let sig = sign(&key, b"msg", DEFAULT_ID).unwrap();
+        assert!(verify(key.public(), b"msg", DEFAULT_ID, &sig).unwrap());
+        assert!(!verify(key.public(), b"msg", b"other id", &sig).unwrap());
     }
 
     #[test]

@@ -8,8 +8,9 @@
 //! (two of them 2^64 - 1), so the reduction is one multiply-accumulate row per limb.
 //!
 //! Every operation is constant time: no branch and no memory index depends on a value; the final
-//! conditional subtractions are done with masks. Inversion is Fermat's a^(p-2) along a fixed
-//! addition chain (255 squarings, 14 multiplications) derived from the bit pattern of p - 2.
+//! conditional subtractions are done with masks. Inversion runs Bernstein–Yang safegcd divsteps
+//! (constant time, 590 steps); Fermat's a^(p-2) along a fixed addition chain is kept as the
+//! tests' cross-check.
 
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 use zeroize::Zeroize;
@@ -153,11 +154,12 @@ fn mont_reduce(mut t: [u64; 8]) -> [u64; 4] {
     reduce_once([t[4], t[5], t[6], t[7]], carry)
 }
 
-/// Montgomery product a·b·2^-256 mod p, inputs < p, output < p: four CIOS rows, each
+/// Montgomery product a·b·2^-256 mod p, inputs < p, output < p, in portable Rust: four CIOS rows, each
 /// t = (t + a·b_i + m·p) / 2^64 with m = t_0 and the m·p
 /// part done without multiplications, as explained at `mont_reduce`.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
 #[inline(always)]
-fn mont_mul(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
+pub(crate) fn mont_mul_generic(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
     let mut t = [0u64; 4];
     let mut t4 = 0u64;
     for &bi in b.iter() {
@@ -183,6 +185,384 @@ fn mont_mul(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
     reduce_once(t, t4)
 }
 
+/// Montgomery product a·b·2^-256 mod p (inputs < p, output < p). Off x86-64 this is
+/// [`mont_mul_generic`].
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn mont_mul(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
+    mont_mul_generic(a, b)
+}
+
+/// The assembly shell shared by both x86-64 products: the four rows given as template lines
+/// leave the result in x4, x5, x0, x1 with the top carry in x2 (< 2p in all), and this appends
+/// the final conditional subtraction of p with `cmovc` (no branch, no value-dependent address)
+/// and the operands (`a`, `b` pointers; x0..x5, t, u, rax, rdx clobbered; the result in rax,
+/// rdx, t, u).
+#[cfg(target_arch = "x86_64")]
+macro_rules! mont_mul_asm {
+    ($a:expr, $b:expr, $($row:literal,)*) => {{
+        let (r0, r1, r2, r3): (u64, u64, u64, u64);
+        // SAFETY: reads 32 bytes through each pointer (both `&[u64; 4]`), writes only registers.
+        unsafe {
+            core::arch::asm!(
+                $($row,)*
+                    "mov rax, {x4}",
+                    "sub rax, -1",
+                    "mov rdx, {x5}",
+                    "movabs {x3}, 0xffffffff00000000",
+                    "sbb rdx, {x3}",
+                    "mov {t}, {x0}",
+                    "sbb {t}, -1",
+                    "mov {u}, {x1}",
+                    "movabs {x3}, 0xfffffffeffffffff",
+                    "sbb {u}, {x3}",
+                    "sbb {x2}, 0",
+                    "cmovc rax, {x4}",
+                    "cmovc rdx, {x5}",
+                    "cmovc {t}, {x0}",
+                    "cmovc {u}, {x1}",
+                a = in(reg) $a.as_ptr(),
+                b = in(reg) $b.as_ptr(),
+                x0 = out(reg) _,
+                x1 = out(reg) _,
+                x2 = out(reg) _,
+                x3 = out(reg) _,
+                x4 = out(reg) _,
+                x5 = out(reg) _,
+                t = out(reg) r2,
+                u = out(reg) r3,
+                out("rax") r0,
+                out("rdx") r1,
+                options(pure, readonly, nostack)
+            );
+        }
+        [r0, r1, r2, r3]
+    }};
+}
+
+/// Montgomery product a·b·2^-256 mod p (inputs < p, output < p) on x86-64: [`mont_mul_adx`] when
+/// the CPU has BMI2 and ADX, else [`mont_mul_mulq`].
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn mont_mul(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
+    if has_adx() {
+        mont_mul_adx(a, b)
+    } else {
+        mont_mul_mulq(a, b)
+    }
+}
+
+/// BMI2 (`mulx`) and ADX (`adcx`/`adox`) present; `is_x86_feature_detected!` caches the answer,
+/// so this is a load and a predictable branch per product.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn has_adx() -> bool {
+    std::arch::is_x86_feature_detected!("adx") && std::arch::is_x86_feature_detected!("bmi2")
+}
+
+/// The CIOS rows of [`mont_mul_generic`] in assembly with `mulx` and the two carry chains of
+/// `adcx`/`adox` (a row adds the low halves of a·b_i on CF and the high halves on OF); each row's
+/// reduction adds m·(2^192 + 1) and subtracts m·(2^160 + 2^32) (m = the low limb, see
+/// `mont_reduce`) as two carry chains, and the six accumulator registers rotate instead of
+/// moving. Only called when BMI2 and ADX are present (`has_adx`). LLVM's code for the Rust form
+/// measured 18.7 ns per dependent product on the Zen 4 machine of docs/performance.md, this one
+/// 16.0 ns (`timing_min`); the gain in point arithmetic is larger (independent products overlap).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn mont_mul_adx(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
+    mont_mul_asm!(
+        a,
+        b,
+        "mov rdx, qword ptr [{b} + 0]",
+        "mulx {x1}, {x0}, qword ptr [{a}]",
+        "mulx {x2}, {u}, qword ptr [{a} + 8]",
+        "add {x1}, {u}",
+        "mulx {x3}, {u}, qword ptr [{a} + 16]",
+        "adc {x2}, {u}",
+        "mulx {x4}, {u}, qword ptr [{a} + 24]",
+        "adc {x3}, {u}",
+        "adc {x4}, 0",
+        "xor {x5}, {x5}",
+        "mov rax, {x0}",
+        "shl rax, 32",
+        "mov rdx, {x0}",
+        "shr rdx, 32",
+        "add {x1}, {x0}",
+        "adc {x2}, 0",
+        "adc {x3}, 0",
+        "adc {x4}, {x0}",
+        "adc {x5}, 0",
+        "sub {x1}, rax",
+        "sbb {x2}, rdx",
+        "sbb {x3}, rax",
+        "sbb {x4}, rdx",
+        "sbb {x5}, 0",
+        "mov rdx, qword ptr [{b} + 8]",
+        "xor {x0}, {x0}",
+        "mulx {t}, {u}, qword ptr [{a} + 0]",
+        "adcx {x1}, {u}",
+        "adox {x2}, {t}",
+        "mulx {t}, {u}, qword ptr [{a} + 8]",
+        "adcx {x2}, {u}",
+        "adox {x3}, {t}",
+        "mulx {t}, {u}, qword ptr [{a} + 16]",
+        "adcx {x3}, {u}",
+        "adox {x4}, {t}",
+        "mulx {t}, {u}, qword ptr [{a} + 24]",
+        "adcx {x4}, {u}",
+        "adox {x5}, {t}",
+        "adcx {x5}, {x0}",
+        "adox {x0}, {x0}",
+        "adc {x0}, 0",
+        "mov rax, {x1}",
+        "shl rax, 32",
+        "mov rdx, {x1}",
+        "shr rdx, 32",
+        "add {x2}, {x1}",
+        "adc {x3}, 0",
+        "adc {x4}, 0",
+        "adc {x5}, {x1}",
+        "adc {x0}, 0",
+        "sub {x2}, rax",
+        "sbb {x3}, rdx",
+        "sbb {x4}, rax",
+        "sbb {x5}, rdx",
+        "sbb {x0}, 0",
+        "mov rdx, qword ptr [{b} + 16]",
+        "xor {x1}, {x1}",
+        "mulx {t}, {u}, qword ptr [{a} + 0]",
+        "adcx {x2}, {u}",
+        "adox {x3}, {t}",
+        "mulx {t}, {u}, qword ptr [{a} + 8]",
+        "adcx {x3}, {u}",
+        "adox {x4}, {t}",
+        "mulx {t}, {u}, qword ptr [{a} + 16]",
+        "adcx {x4}, {u}",
+        "adox {x5}, {t}",
+        "mulx {t}, {u}, qword ptr [{a} + 24]",
+        "adcx {x5}, {u}",
+        "adox {x0}, {t}",
+        "adcx {x0}, {x1}",
+        "adox {x1}, {x1}",
+        "adc {x1}, 0",
+        "mov rax, {x2}",
+        "shl rax, 32",
+        "mov rdx, {x2}",
+        "shr rdx, 32",
+        "add {x3}, {x2}",
+        "adc {x4}, 0",
+        "adc {x5}, 0",
+        "adc {x0}, {x2}",
+        "adc {x1}, 0",
+        "sub {x3}, rax",
+        "sbb {x4}, rdx",
+        "sbb {x5}, rax",
+        "sbb {x0}, rdx",
+        "sbb {x1}, 0",
+        "mov rdx, qword ptr [{b} + 24]",
+        "xor {x2}, {x2}",
+        "mulx {t}, {u}, qword ptr [{a} + 0]",
+        "adcx {x3}, {u}",
+        "adox {x4}, {t}",
+        "mulx {t}, {u}, qword ptr [{a} + 8]",
+        "adcx {x4}, {u}",
+        "adox {x5}, {t}",
+        "mulx {t}, {u}, qword ptr [{a} + 16]",
+        "adcx {x5}, {u}",
+        "adox {x0}, {t}",
+        "mulx {t}, {u}, qword ptr [{a} + 24]",
+        "adcx {x0}, {u}",
+        "adox {x1}, {t}",
+        "adcx {x1}, {x2}",
+        "adox {x2}, {x2}",
+        "adc {x2}, 0",
+        "mov rax, {x3}",
+        "shl rax, 32",
+        "mov rdx, {x3}",
+        "shr rdx, 32",
+        "add {x4}, {x3}",
+        "adc {x5}, 0",
+        "adc {x0}, 0",
+        "adc {x1}, {x3}",
+        "adc {x2}, 0",
+        "sub {x4}, rax",
+        "sbb {x5}, rdx",
+        "sbb {x0}, rax",
+        "sbb {x1}, rdx",
+        "sbb {x2}, 0",
+    )
+}
+
+/// The same rows with baseline `mul`/`adc` only (any x86-64 CPU).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) fn mont_mul_mulq(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
+    mont_mul_asm!(
+        a,
+        b,
+        "mov rax, qword ptr [{a}]",
+        "mul qword ptr [{b} + 0]",
+        "mov {x0}, rax",
+        "mov {x1}, rdx",
+        "mov rax, qword ptr [{a} + 8]",
+        "mul qword ptr [{b} + 0]",
+        "add {x1}, rax",
+        "adc rdx, 0",
+        "mov {x2}, rdx",
+        "mov rax, qword ptr [{a} + 16]",
+        "mul qword ptr [{b} + 0]",
+        "add {x2}, rax",
+        "adc rdx, 0",
+        "mov {x3}, rdx",
+        "mov rax, qword ptr [{a} + 24]",
+        "mul qword ptr [{b} + 0]",
+        "add {x3}, rax",
+        "adc rdx, 0",
+        "mov {x4}, rdx",
+        "xor {x5}, {x5}",
+        "mov rax, {x0}",
+        "shl rax, 32",
+        "mov rdx, {x0}",
+        "shr rdx, 32",
+        "add {x1}, {x0}",
+        "adc {x2}, 0",
+        "adc {x3}, 0",
+        "adc {x4}, {x0}",
+        "adc {x5}, 0",
+        "sub {x1}, rax",
+        "sbb {x2}, rdx",
+        "sbb {x3}, rax",
+        "sbb {x4}, rdx",
+        "sbb {x5}, 0",
+        "mov rax, qword ptr [{a}]",
+        "mul qword ptr [{b} + 8]",
+        "add {x1}, rax",
+        "adc rdx, 0",
+        "mov {t}, rdx",
+        "mov rax, qword ptr [{a} + 8]",
+        "mul qword ptr [{b} + 8]",
+        "add rax, {t}",
+        "adc rdx, 0",
+        "add {x2}, rax",
+        "adc rdx, 0",
+        "mov {t}, rdx",
+        "mov rax, qword ptr [{a} + 16]",
+        "mul qword ptr [{b} + 8]",
+        "add rax, {t}",
+        "adc rdx, 0",
+        "add {x3}, rax",
+        "adc rdx, 0",
+        "mov {t}, rdx",
+        "mov rax, qword ptr [{a} + 24]",
+        "mul qword ptr [{b} + 8]",
+        "add rax, {t}",
+        "adc rdx, 0",
+        "add {x4}, rax",
+        "adc rdx, 0",
+        "add {x5}, rdx",
+        "mov {x0}, 0",
+        "adc {x0}, 0",
+        "mov rax, {x1}",
+        "shl rax, 32",
+        "mov rdx, {x1}",
+        "shr rdx, 32",
+        "add {x2}, {x1}",
+        "adc {x3}, 0",
+        "adc {x4}, 0",
+        "adc {x5}, {x1}",
+        "adc {x0}, 0",
+        "sub {x2}, rax",
+        "sbb {x3}, rdx",
+        "sbb {x4}, rax",
+        "sbb {x5}, rdx",
+        "sbb {x0}, 0",
+        "mov rax, qword ptr [{a}]",
+        "mul qword ptr [{b} + 16]",
+        "add {x2}, rax",
+        "adc rdx, 0",
+        "mov {t}, rdx",
+        "mov rax, qword ptr [{a} + 8]",
+        "mul qword ptr [{b} + 16]",
+        "add rax, {t}",
+        "adc rdx, 0",
+        "add {x3}, rax",
+        "adc rdx, 0",
+        "mov {t}, rdx",
+        "mov rax, qword ptr [{a} + 16]",
+        "mul qword ptr [{b} + 16]",
+        "add rax, {t}",
+        "adc rdx, 0",
+        "add {x4}, rax",
+        "adc rdx, 0",
+        "mov {t}, rdx",
+        "mov rax, qword ptr [{a} + 24]",
+        "mul qword ptr [{b} + 16]",
+        "add rax, {t}",
+        "adc rdx, 0",
+        "add {x5}, rax",
+        "adc rdx, 0",
+        "add {x0}, rdx",
+        "mov {x1}, 0",
+        "adc {x1}, 0",
+        "mov rax, {x2}",
+        "shl rax, 32",
+        "mov rdx, {x2}",
+        "shr rdx, 32",
+        "add {x3}, {x2}",
+        "adc {x4}, 0",
+        "adc {x5}, 0",
+        "adc {x0}, {x2}",
+        "adc {x1}, 0",
+        "sub {x3}, rax",
+        "sbb {x4}, rdx",
+        "sbb {x5}, rax",
+        "sbb {x0}, rdx",
+        "sbb {x1}, 0",
+        "mov rax, qword ptr [{a}]",
+        "mul qword ptr [{b} + 24]",
+        "add {x3}, rax",
+        "adc rdx, 0",
+        "mov {t}, rdx",
+        "mov rax, qword ptr [{a} + 8]",
+        "mul qword ptr [{b} + 24]",
+        "add rax, {t}",
+        "adc rdx, 0",
+        "add {x4}, rax",
+        "adc rdx, 0",
+        "mov {t}, rdx",
+        "mov rax, qword ptr [{a} + 16]",
+        "mul qword ptr [{b} + 24]",
+        "add rax, {t}",
+        "adc rdx, 0",
+        "add {x5}, rax",
+        "adc rdx, 0",
+        "mov {t}, rdx",
+        "mov rax, qword ptr [{a} + 24]",
+        "mul qword ptr [{b} + 24]",
+        "add rax, {t}",
+        "adc rdx, 0",
+        "add {x0}, rax",
+        "adc rdx, 0",
+        "add {x1}, rdx",
+        "mov {x2}, 0",
+        "adc {x2}, 0",
+        "mov rax, {x3}",
+        "shl rax, 32",
+        "mov rdx, {x3}",
+        "shr rdx, 32",
+        "add {x4}, {x3}",
+        "adc {x5}, 0",
+        "adc {x0}, 0",
+        "adc {x1}, {x3}",
+        "adc {x2}, 0",
+        "sub {x4}, rax",
+        "sbb {x5}, rdx",
+        "sbb {x0}, rax",
+        "sbb {x1}, rdx",
+        "sbb {x2}, 0",
+    )
+}
+
 /// The same product through [`mul_wide`] + [`mont_reduce`] (test cross-check).
 #[cfg(test)]
 pub(crate) fn mont_mul_sos(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
@@ -196,9 +576,186 @@ fn mont_sqr(a: &[u64; 4]) -> [u64; 4] {
     mont_reduce(sqr_wide(a))
 }
 
+// ---- Constant-time inversion by Bernstein–Yang "safegcd" divsteps ----
+//
+// Port of the algorithm of libsecp256k1's `modinv64` (D. J. Bernstein and B.-Y. Yang, "Fast
+// constant-time gcd computation and modular inversion", TCHES 2019, with the half-delta
+// "hddivstep" variant): numbers in five signed 62-bit limbs, 10 rounds of 59 divsteps, each round
+// folded into a 2x2 transition matrix applied to (f, g) and (d, e). 590 divsteps suffice for any
+// 256-bit odd modulus and input (the bound proven for the hddivstep variant in libsecp256k1's
+// doc/safegcd_implementation.md). Every step is the same sequence of arithmetic and masks; the
+// masks pass through `black_box` as libsecp256k1 passes them through `volatile`, so that the
+// compiler cannot turn them back into branches.
+
+/// 2^62 - 1.
+const M62: u64 = u64::MAX >> 2;
+
+/// p in signed-62 limbs.
+const P62: [i64; 5] = to_s62(&P);
+
+/// p^-1 mod 2^62: p ≡ -1 (mod 2^64), so its inverse is -1, i.e. 2^62 - 1.
+const P_INV62: u64 = M62;
+
+/// Four 64-bit limbs (value < 2^256) to five signed 62-bit limbs (all non-negative).
+const fn to_s62(l: &[u64; 4]) -> [i64; 5] {
+    [
+        (l[0] & M62) as i64,
+        (((l[0] >> 62) | (l[1] << 2)) & M62) as i64,
+        (((l[1] >> 60) | (l[2] << 4)) & M62) as i64,
+        (((l[2] >> 58) | (l[3] << 6)) & M62) as i64,
+        (l[3] >> 56) as i64,
+    ]
+}
+
+/// Back to 64-bit limbs; the limbs must be normalized (in [0, 2^62), the top one < 2^8).
+fn from_s62(v: &[i64; 5]) -> [u64; 4] {
+    let v = v.map(|x| x as u64);
+    [
+        v[0] | (v[1] << 62),
+        (v[1] >> 2) | (v[2] << 60),
+        (v[2] >> 4) | (v[3] << 58),
+        (v[3] >> 6) | (v[4] << 56),
+    ]
+}
+
+/// 59 divsteps on the low limbs of f and g; returns the new zeta and the transition matrix
+/// [u, v, q, r] scaled by 2^62.
+#[inline(always)]
+fn divsteps_59(mut zeta: i64, f0: u64, g0: u64) -> (i64, [i64; 4]) {
+    use core::hint::black_box;
+    let (mut u, mut v, mut q, mut r) = (8u64, 0u64, 0u64, 8u64);
+    let (mut f, mut g) = (f0, g0);
+    for _ in 3..62 {
+        // mask1: zeta < 0; mask2: g odd.
+        let mask1 = black_box((zeta >> 63) as u64);
+        let mask2 = black_box(g & 1).wrapping_neg();
+        // Conditionally negated f, u, v, conditionally added to g, q, r.
+        let x = (f ^ mask1).wrapping_sub(mask1);
+        let y = (u ^ mask1).wrapping_sub(mask1);
+        let z = (v ^ mask1).wrapping_sub(mask1);
+        g = g.wrapping_add(x & mask2);
+        q = q.wrapping_add(y & mask2);
+        r = r.wrapping_add(z & mask2);
+        // Swap case (zeta < 0 and g odd): zeta -> -zeta - 2, f += g; else zeta -> zeta - 1.
+        let mask1 = mask1 & mask2;
+        zeta = (zeta ^ mask1 as i64).wrapping_sub(1);
+        f = f.wrapping_add(g & mask1);
+        u = u.wrapping_add(q & mask1);
+        v = v.wrapping_add(r & mask1);
+        g >>= 1;
+        u <<= 1;
+        v <<= 1;
+    }
+    (zeta, [u as i64, v as i64, q as i64, r as i64])
+}
+
+/// (d, e) <- (t·(d, e) + p·(md, me)) / 2^62 with md, me chosen to clear the low 62 bits and to
+/// keep d, e in (-2p, p).
+#[inline(always)]
+fn update_de(d: &mut [i64; 5], e: &mut [i64; 5], t: &[i64; 4]) {
+    let [u, v, q, r] = *t;
+    let sd = d[4] >> 63;
+    let se = e[4] >> 63;
+    let mut md = (u & sd).wrapping_add(v & se);
+    let mut me = (q & sd).wrapping_add(r & se);
+    let mut cd = (u as i128) * (d[0] as i128) + (v as i128) * (e[0] as i128);
+    let mut ce = (q as i128) * (d[0] as i128) + (r as i128) * (e[0] as i128);
+    md = md.wrapping_sub((P_INV62.wrapping_mul(cd as u64).wrapping_add(md as u64) & M62) as i64);
+    me = me.wrapping_sub((P_INV62.wrapping_mul(ce as u64).wrapping_add(me as u64) & M62) as i64);
+    cd += (P62[0] as i128) * (md as i128);
+    ce += (P62[0] as i128) * (me as i128);
+    debug_assert_eq!((cd as u64) & M62, 0);
+    debug_assert_eq!((ce as u64) & M62, 0);
+    cd >>= 62;
+    ce >>= 62;
+    for i in 1..5 {
+        cd += (u as i128) * (d[i] as i128) + (v as i128) * (e[i] as i128);
+        ce += (q as i128) * (d[i] as i128) + (r as i128) * (e[i] as i128);
+        cd += (P62[i] as i128) * (md as i128);
+        ce += (P62[i] as i128) * (me as i128);
+        d[i - 1] = ((cd as u64) & M62) as i64;
+        e[i - 1] = ((ce as u64) & M62) as i64;
+        cd >>= 62;
+        ce >>= 62;
+    }
+    d[4] = cd as i64;
+    e[4] = ce as i64;
+}
+
+/// (f, g) <- t·(f, g) / 2^62 (the low 62 bits vanish by construction of t).
+#[inline(always)]
+fn update_fg(f: &mut [i64; 5], g: &mut [i64; 5], t: &[i64; 4]) {
+    let [u, v, q, r] = *t;
+    let mut cf = (u as i128) * (f[0] as i128) + (v as i128) * (g[0] as i128);
+    let mut cg = (q as i128) * (f[0] as i128) + (r as i128) * (g[0] as i128);
+    debug_assert_eq!((cf as u64) & M62, 0);
+    debug_assert_eq!((cg as u64) & M62, 0);
+    cf >>= 62;
+    cg >>= 62;
+    for i in 1..5 {
+        cf += (u as i128) * (f[i] as i128) + (v as i128) * (g[i] as i128);
+        cg += (q as i128) * (f[i] as i128) + (r as i128) * (g[i] as i128);
+        f[i - 1] = ((cf as u64) & M62) as i64;
+        g[i - 1] = ((cg as u64) & M62) as i64;
+        cf >>= 62;
+        cg >>= 62;
+    }
+    f[4] = cf as i64;
+    g[4] = cg as i64;
+}
+
+/// r in (-2p, p) to [0, p), negated first when `sign` < 0; constant time.
+fn normalize_62(r: &mut [i64; 5], sign: i64) {
+    let m62 = M62 as i64;
+    let cond_add = core::hint::black_box(r[4] >> 63);
+    for i in 0..5 {
+        r[i] = r[i].wrapping_add(P62[i] & cond_add);
+    }
+    let cond_negate = core::hint::black_box(sign >> 63);
+    for x in r.iter_mut() {
+        *x = (*x ^ cond_negate).wrapping_sub(cond_negate);
+    }
+    for i in 0..4 {
+        r[i + 1] += r[i] >> 62;
+        r[i] &= m62;
+    }
+    let cond_add = core::hint::black_box(r[4] >> 63);
+    for i in 0..5 {
+        r[i] = r[i].wrapping_add(P62[i] & cond_add);
+    }
+    for i in 0..4 {
+        r[i + 1] += r[i] >> 62;
+        r[i] &= m62;
+    }
+}
+
+/// x^-1 mod p for the plain integer x < p (0 maps to 0), constant time.
+fn inv_mod_p(x: &[u64; 4]) -> [u64; 4] {
+    let mut d = [0i64; 5];
+    let mut e = [1i64, 0, 0, 0, 0];
+    let mut f = P62;
+    let mut g = to_s62(x);
+    let mut zeta = -1i64;
+    for _ in 0..10 {
+        let (z, t) = divsteps_59(zeta, f[0] as u64, g[0] as u64);
+        zeta = z;
+        update_de(&mut d, &mut e, &t);
+        update_fg(&mut f, &mut g, &t);
+    }
+    // g is now 0 and f = ±gcd = ±1 (for x ≠ 0); d = ±x^-1.
+    normalize_62(&mut d, f[4]);
+    let out = from_s62(&d);
+    d.zeroize();
+    e.zeroize();
+    f.zeroize();
+    g.zeroize();
+    out
+}
+
 /// An element of GF(p) in Montgomery form. `Copy` for the formulas; values derived from secrets
 /// are wiped by the callers that hold them (`Zeroize`).
 #[derive(Clone, Copy, Debug, Default)]
+#[repr(transparent)]
 pub(crate) struct Fe(pub(crate) [u64; 4]);
 
 impl Zeroize for Fe {
@@ -297,10 +854,21 @@ impl Fe {
         r
     }
 
+    /// self^-1 (0 maps to 0), constant time, by safegcd divsteps ([`inv_mod_p`]): the element
+    /// holds aR, the divsteps return (aR)^-1 = a^-1·R^-1, and two Montgomery products by R^2
+    /// bring that to a^-1·R. About 4x faster than [`Fe::invert_fermat`] (`timing_min`).
+    pub(crate) fn invert(&self) -> Fe {
+        let mut y = inv_mod_p(&self.0);
+        let out = Fe(mont_mul(&mont_mul(&y, &R2), &R2));
+        y.zeroize();
+        out
+    }
+
     /// self^-1 = self^(p-2) (0 maps to 0), constant time. p - 2 read from the most significant
     /// bit: 31 ones, 0, 128 ones, 32 zeros, 32 ones, 30 ones, 0, 1. With x_k = self^(2^k - 1):
     /// x2, x3, x6, x12, x15, x30, x31, x32, x64, x128 are built by x_(a+b) = x_a^(2^b)·x_b.
-    pub(crate) fn invert(&self) -> Fe {
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn invert_fermat(&self) -> Fe {
         let x1 = *self;
         let x2 = x1.square().mul(&x1);
         let x3 = x2.square().mul(&x1);
@@ -559,6 +1127,9 @@ pub(crate) mod tests {
         assert_eq!(x.double().to_bytes(), bytes(cx.double()), "double");
         assert_eq!(bool::from(x.is_zero()), bool::from(cx.is_zero()));
         assert_eq!(mont_mul_cios(&x.0, &y.0), x.mul(&y).0, "cios");
+        assert_eq!(mont_mul_generic(&x.0, &y.0), x.mul(&y).0, "generic");
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(mont_mul_mulq(&x.0, &y.0), x.mul(&y).0, "mulq");
         assert_eq!(mont_mul_sos(&x.0, &y.0), x.mul(&y).0, "sos");
         assert_eq!(mont_sqr(&x.0), mont_mul_cios(&x.0, &x.0), "sqr");
         if with_ref {
@@ -656,7 +1227,7 @@ pub(crate) mod tests {
         let mut rng = Rng(0x5eed_0003);
         assert_eq!(Fe::ZERO.invert().to_bytes(), [0u8; 32]);
         let mut vals = edge_values();
-        for _ in 0..2000 {
+        for _ in 0..20_000 {
             vals.push(random_fe_bytes(&mut rng));
         }
         for a in vals {
@@ -667,6 +1238,7 @@ pub(crate) mod tests {
                 .map(|v| v.to_repr().into())
                 .unwrap_or([0u8; 32]);
             assert_eq!(inv.to_bytes(), want);
+            assert_eq!(x.invert_fermat().0, inv.0, "safegcd vs Fermat");
             if !bool::from(x.is_zero()) {
                 assert_eq!(inv.mul(&x).to_bytes(), be([1, 0, 0, 0]));
             }

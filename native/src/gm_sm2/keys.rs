@@ -15,12 +15,68 @@ use ::sm2::{FieldBytes, NonZeroScalar, PublicKey, Scalar, SecretKey};
 use sm3::{Digest, Sm3};
 use zeroize::{Zeroize, Zeroizing};
 
-/// An SM2 private key with its public point and precomputed (1+d)^-1.
+/// An SM2 private key with its public point, precomputed (1+d)^-1 and Z_A for the default ID
+/// (so that signing with the default ID hashes only e = SM3(Z_A || M), as a reused GmSSL or
+/// OpenSSL signing context does).
 pub struct PrivateKey {
     d: Scalar,
     d1_inv: Scalar,
     public: PublicKey,
     public_bytes: [u8; POINT_LEN],
+    z_default: [u8; 32],
+    nonces: std::sync::Mutex<NoncePool>,
+}
+
+/// Signing nonces drawn ahead: pairs (k, x1 of [k]G) computed 32 at a time with one shared
+/// inversion, as a reused GmSSL signing context does (`sm2_fast_sign_pre_compute`). Each pair is
+/// used once and wiped when taken. The pool remembers the process that filled it and is emptied
+/// in any other (a fork must never sign twice with one nonce).
+#[derive(Default)]
+pub(crate) struct NoncePool {
+    pid: u32,
+    items: Vec<(Scalar, [u8; 32])>,
+}
+
+impl NoncePool {
+    /// Pairs computed per refill.
+    pub(crate) const BATCH: usize = 32;
+
+    fn clear(&mut self) {
+        for (k, x) in self.items.iter_mut() {
+            k.zeroize();
+            x.zeroize();
+        }
+        self.items.clear();
+    }
+
+    /// The next unused (k, x1), refilling from the OS CSPRNG when empty or inherited by a fork.
+    pub(crate) fn take(&mut self) -> Result<(Scalar, [u8; 32])> {
+        let pid = std::process::id();
+        if self.pid != pid {
+            self.clear();
+            self.pid = pid;
+        }
+        if self.items.is_empty() {
+            let mut ks = Vec::with_capacity(Self::BATCH);
+            for _ in 0..Self::BATCH {
+                ks.push(super::random_nonzero_scalar()?);
+            }
+            let xs = super::point::base_mul_x_batch(&ks);
+            self.items = ks.into_iter().zip(xs).collect();
+        }
+        let last = self.items.len() - 1;
+        let pair = self.items[last];
+        self.items[last].0.zeroize();
+        self.items[last].1.zeroize();
+        self.items.truncate(last);
+        Ok(pair)
+    }
+}
+
+impl Drop for NoncePool {
+    fn drop(&mut self) {
+        self.clear();
+    }
 }
 
 impl Drop for PrivateKey {
@@ -48,11 +104,14 @@ impl PrivateKey {
             .ok_or(Sm2Error::InvalidKey("private scalar is zero"))?;
         let public = public_from_scalar(&nz, Backend::current())?;
         let public_bytes = encode_point(&public);
+        let z_default = super::dsa::compute_z_bytes(&public_bytes, super::dsa::DEFAULT_ID)?;
         Ok(Self {
             d,
             d1_inv,
             public,
             public_bytes,
+            z_default,
+            nonces: Default::default(),
         })
     }
 
@@ -183,6 +242,22 @@ impl PrivateKey {
 
     pub(crate) fn d1_inv(&self) -> &Scalar {
         &self.d1_inv
+    }
+
+    /// The signing nonce pool (poisoning cannot leave it inconsistent: `take` finishes each pair
+    /// before it returns, so a poisoned lock is recovered).
+    pub(crate) fn nonces(&self) -> std::sync::MutexGuard<'_, NoncePool> {
+        self.nonces.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Z_A (GB/T 32918.2, 5.5) of this key for `id`: the value cached at construction for the
+    /// default ID, computed otherwise.
+    pub fn z(&self, id: &[u8]) -> Result<[u8; 32]> {
+        if id == super::dsa::DEFAULT_ID {
+            Ok(self.z_default)
+        } else {
+            super::dsa::compute_z_bytes(&self.public_bytes, id)
+        }
     }
 }
 

@@ -25,9 +25,17 @@
 //! argument and the same last-step select apply. The tests run k = 6 and n - 6 among the edge
 //! scalars, which take the doubling branch.
 //!
-//! **Fixed base.** `[k]G` uses a table of affine (2i+1)·32^j·G for 51 windows j and 16 odd
-//! multiples (816 points, 52 KB, built once with these formulas and one batch inversion): 51 mixed
-//! additions, no doublings.
+//! **Fixed base.** `[k]G` writes k' with 37 signed odd 7-bit digits d_i ∈ {±1, …, ±127}
+//! (d_i = (((k' >> 7i) mod 256) | 1) - 128, top digit 1 at 2^259) and uses a table of affine
+//! (2i+1)·128^j·G for 37 windows j and 64 odd multiples (2,368 points, 148 KiB, built once with
+//! these formulas and one batch inversion): 37 mixed additions, no doublings, each addend picked
+//! by scanning its whole window with masks (AVX2 when present). The same argument as above, with
+//! 128 for 32: before adding d_j the accumulator is [128^j·(m_j - d_j)]G, never infinity; the
+//! addition degenerates iff m_j ≡ 2d_j (mod n) (m_j ≡ 0 is impossible). For j ≥ 1,
+//! m_j < 2^250 rules that out; for j = 0 it needs k' = n + 2d_0 with d_0 < 0, and as
+//! n mod 256 = 35 and d_0 = (k' mod 256) - 128 this forces d_0 ≡ 93 (mod 256), outside
+//! [-127, -1]. So the comb has no exceptional case at all and needs no select (tests run the
+//! scalars around 0 and n among the edge cases).
 
 use super::field::Fe;
 use ::sm2::elliptic_curve::ff::PrimeField;
@@ -35,7 +43,7 @@ use ::sm2::elliptic_curve::point::AffineCoordinates;
 use ::sm2::elliptic_curve::Group;
 use ::sm2::{AffinePoint, Scalar};
 use std::sync::OnceLock;
-use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
+use subtle::{Choice, ConditionallySelectable};
 use zeroize::Zeroize;
 
 /// n, little-endian limbs.
@@ -51,8 +59,9 @@ const DIGITS: usize = 51;
 /// Odd multiples per table: 1, 3, ..., 31.
 const TABLE: usize = 16;
 
-/// An affine point (never infinity here).
+/// An affine point (never infinity here). `repr(C)`: the table scan reads it as [u64; 8].
 #[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
 pub(crate) struct Affine {
     pub(crate) x: Fe,
     pub(crate) y: Fe,
@@ -79,8 +88,9 @@ impl Affine {
     }
 }
 
-/// Jacobian point.
+/// Jacobian point. `repr(C)`: the table scan reads it as [u64; 12].
 #[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
 pub(crate) struct Jacobian {
     pub(crate) x: Fe,
     pub(crate) y: Fe,
@@ -228,19 +238,25 @@ fn odd_scalar(k: &[u8; 32]) -> ([u64; 4], Choice) {
     (out, even)
 }
 
-/// The 51 signed digits of an odd k' (see the module documentation), least significant first.
-fn recode(k: &[u64; 4]) -> [i8; DIGITS] {
-    let mut d = [0i8; DIGITS];
+/// The D signed digits in base 2^W of an odd k' (see the module documentation), least
+/// significant first: d_i = (((k' >> Wi) mod 2^(W+1)) | 1) - 2^W.
+fn recode_w<const W: usize, const D: usize>(k: &[u64; 4]) -> [i8; D] {
+    let mut d = [0i8; D];
     for (i, di) in d.iter_mut().enumerate() {
-        let pos = 5 * i;
+        let pos = W * i;
         let (limb, off) = (pos / 64, pos % 64);
         let mut v = k[limb] >> off;
-        if off > 58 && limb < 3 {
+        if off > 63 - W && limb < 3 {
             v |= k[limb + 1] << (64 - off);
         }
-        *di = ((((v & 63) | 1) as i32) - 32) as i8;
+        *di = ((((v & ((2 << W) - 1)) | 1) as i32) - (1 << W)) as i8;
     }
     d
+}
+
+/// The 51 signed 5-bit digits of [`mul_var`].
+fn recode(k: &[u64; 4]) -> [i8; DIGITS] {
+    recode_w::<5, DIGITS>(k)
 }
 
 /// |d| and sign of an odd digit, branch-free: (index (|d|-1)/2, negative mask).
@@ -252,22 +268,94 @@ fn digit_parts(d: i8) -> (u32, Choice) {
     (abs >> 1, Choice::from(neg as u8))
 }
 
+/// All-ones when i = idx, else 0, without a branch; the mask goes through `black_box` so that the
+/// compiler cannot turn the masked scan below back into a branch or an indexed load.
+#[inline(always)]
+fn eq_mask(i: u32, idx: u32) -> u64 {
+    let x = (i ^ idx) as u64;
+    // x - 1 borrows into bit 63 only when x = 0.
+    core::hint::black_box(0u64.wrapping_sub(x.wrapping_sub(1) >> 63))
+}
+
+/// OR of every entry's limbs AND its mask: one pass over the whole table, the same loads and
+/// operations whatever the index (plain u64 lanes, which the compiler vectorizes).
+#[inline(always)]
+fn scan<const L: usize>(table: &[[u64; L]], idx: u32) -> [u64; L] {
+    let mut acc = [0u64; L];
+    for (i, e) in table.iter().enumerate() {
+        let m = eq_mask(i as u32, idx);
+        for k in 0..L {
+            acc[k] |= e[k] & m;
+        }
+    }
+    acc
+}
+
 fn lookup_jacobian(table: &[Jacobian; TABLE], d: i8) -> Jacobian {
     let (idx, neg) = digit_parts(d);
-    let mut r = Jacobian::default();
-    for (i, e) in table.iter().enumerate() {
-        r.conditional_assign(e, (i as u32).ct_eq(&idx));
-    }
+    // SAFETY: Jacobian is three `Fe` ([u64; 4] each), repr(C), so it has the layout of [u64; 12].
+    let flat: &[[u64; 12]; TABLE] = unsafe { &*(table as *const [Jacobian; TABLE]).cast() };
+    let v = scan(flat, idx);
+    let mut r = Jacobian {
+        x: Fe([v[0], v[1], v[2], v[3]]),
+        y: Fe([v[4], v[5], v[6], v[7]]),
+        z: Fe([v[8], v[9], v[10], v[11]]),
+    };
     r.y = Fe::conditional_select(&r.y, &r.y.neg(), neg);
     r
 }
 
-fn lookup_affine(table: &[Affine; TABLE], d: i8) -> Affine {
-    let (idx, neg) = digit_parts(d);
-    let mut r = Affine::default();
-    for (i, e) in table.iter().enumerate() {
-        r.conditional_assign(e, (i as u32).ct_eq(&idx));
+/// [`scan`] for affine entries with 256-bit vectors (two per entry), masks made by a vector
+/// compare of the running index with the wanted one: no branch, every entry loaded.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn scan_affine_avx2(table: &[[u64; 8]], idx: u32) -> [u64; 8] {
+    use core::arch::x86_64::*;
+    let want = _mm256_set1_epi64x(idx as i64);
+    let one = _mm256_set1_epi64x(1);
+    let mut cur = _mm256_setzero_si256();
+    let mut lo = _mm256_setzero_si256();
+    let mut hi = _mm256_setzero_si256();
+    for e in table {
+        let m = _mm256_cmpeq_epi64(cur, want);
+        // SAFETY: `e` is 64 readable bytes; unaligned loads.
+        let (a, b) = unsafe {
+            let p = e.as_ptr() as *const __m256i;
+            (_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1)))
+        };
+        lo = _mm256_or_si256(lo, _mm256_and_si256(m, a));
+        hi = _mm256_or_si256(hi, _mm256_and_si256(m, b));
+        cur = _mm256_add_epi64(cur, one);
     }
+    let mut out = [0u64; 8];
+    // SAFETY: `out` is 64 writable bytes.
+    unsafe {
+        let p = out.as_mut_ptr() as *mut __m256i;
+        _mm256_storeu_si256(p, lo);
+        _mm256_storeu_si256(p.add(1), hi);
+    }
+    out
+}
+
+/// Signed-digit lookup in a table of affine odd multiples (any size), constant time.
+fn lookup_affine(table: &[Affine], d: i8) -> Affine {
+    let (idx, neg) = digit_parts(d);
+    // SAFETY: Affine is two `Fe` ([u64; 4] each), repr(C), so it has the layout of [u64; 8].
+    let flat: &[[u64; 8]] =
+        unsafe { core::slice::from_raw_parts(table.as_ptr().cast(), table.len()) };
+    #[cfg(target_arch = "x86_64")]
+    let v = if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 is present (checked just above).
+        unsafe { scan_affine_avx2(flat, idx) }
+    } else {
+        scan(flat, idx)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let v = scan(flat, idx);
+    let mut r = Affine {
+        x: Fe([v[0], v[1], v[2], v[3]]),
+        y: Fe([v[4], v[5], v[6], v[7]]),
+    };
     r.y = Fe::conditional_select(&r.y, &r.y.neg(), neg);
     r
 }
@@ -303,11 +391,18 @@ pub(crate) fn mul_var(p: &Affine, k: &[u8; 32]) -> Jacobian {
     q
 }
 
+/// Window width of the fixed-base comb.
+const BASE_W: usize = 7;
+/// Windows of the comb: 7·37 = 259 ≥ 256 bits.
+const BASE_DIGITS: usize = 37;
+/// Odd multiples per window: 1, 3, ..., 127.
+const BASE_TABLE: usize = 64;
+
 struct BaseTable {
-    /// 2^255·G (the top digit is always 1).
+    /// 2^259·G (the top digit is always 1).
     top: Affine,
-    /// windows[j][i] = (2i+1)·32^j·G.
-    windows: Vec<[Affine; TABLE]>,
+    /// windows[j][i] = (2i+1)·128^j·G.
+    windows: Vec<[Affine; BASE_TABLE]>,
 }
 
 fn generator() -> Affine {
@@ -315,40 +410,33 @@ fn generator() -> Affine {
 }
 
 fn build_base_table() -> BaseTable {
-    let mut jac: Vec<Jacobian> = Vec::with_capacity(DIGITS * TABLE + 1);
+    let mut jac: Vec<Jacobian> = Vec::with_capacity(BASE_DIGITS * BASE_TABLE + 1);
     let mut b = Jacobian::from_affine(&generator());
-    for _ in 0..DIGITS {
+    for _ in 0..BASE_DIGITS {
         let b2 = b.double();
         let mut e = b;
         jac.push(e);
-        for _ in 1..TABLE {
+        for _ in 1..BASE_TABLE {
+            // (2i-1)·b + 2b: never ±equal (2i - 1 ≠ ±2 mod n).
             e = e.add(&b2).0;
             jac.push(e);
         }
-        for _ in 0..5 {
+        for _ in 0..BASE_W {
             b = b.double();
         }
     }
-    jac.push(b); // 32^51 G = 2^255 G
-                 // Batch normalization (Montgomery's trick): one inversion for all 817 points.
-    let mut prefix = Vec::with_capacity(jac.len());
-    let mut acc = Fe::ONE;
-    for p in &jac {
-        prefix.push(acc);
-        acc = acc.mul(&p.z);
-    }
-    let mut inv = acc.invert();
-    let mut aff = vec![Affine::default(); jac.len()];
-    for i in (0..jac.len()).rev() {
-        let zi = inv.mul(&prefix[i]);
-        aff[i] = jac[i].to_affine_with(&zi);
-        inv = inv.mul(&jac[i].z);
-    }
-    let top = aff[DIGITS * TABLE];
-    let windows = aff[..DIGITS * TABLE]
-        .chunks_exact(TABLE)
+    // 128^37 G = 2^259 G; then one inversion for all 2,369 points.
+    jac.push(b);
+    let aff: Vec<Affine> = jac
+        .iter()
+        .zip(batch_invert_z(&jac))
+        .map(|(p, zi)| p.to_affine_with(&zi))
+        .collect();
+    let top = aff[BASE_DIGITS * BASE_TABLE];
+    let windows = aff[..BASE_DIGITS * BASE_TABLE]
+        .chunks_exact(BASE_TABLE)
         .map(|c| {
-            let mut w = [Affine::default(); TABLE];
+            let mut w = [Affine::default(); BASE_TABLE];
             w.copy_from_slice(c);
             w
         })
@@ -361,20 +449,17 @@ fn base_table() -> &'static BaseTable {
     TABLE_G.get_or_init(build_base_table)
 }
 
-/// [k]G in constant time for k in [1, n-1] (big-endian bytes).
+/// [k]G in constant time for k in [1, n-1] (big-endian bytes): 37 mixed additions of signed
+/// 7-bit odd digits, each entry chosen by a full masked scan of its 64-entry window. No
+/// exceptional addition can occur (module documentation, "Fixed base"), so no select is needed.
 pub(crate) fn mul_base(k: &[u8; 32]) -> Jacobian {
     let t = base_table();
     let (mut kk, even) = odd_scalar(k);
-    let mut digits = recode(&kk);
+    let mut digits = recode_w::<BASE_W, BASE_DIGITS>(&kk);
     let mut q = Jacobian::from_affine(&t.top);
-    for j in (0..DIGITS).rev() {
+    for j in (0..BASE_DIGITS).rev() {
         let e = lookup_affine(&t.windows[j], digits[j]);
-        let (sum, h_zero) = q.add_affine(&e);
-        q = if j == 0 {
-            Jacobian::conditional_select(&sum, &q.double(), h_zero)
-        } else {
-            sum
-        };
+        q = q.add_affine(&e).0;
     }
     q.y = Fe::conditional_select(&q.y, &q.y.neg(), even);
     kk.zeroize();
@@ -444,6 +529,52 @@ pub(crate) fn base_mul(k: &Scalar, backend: Backend) -> PointBytes {
         }
         Backend::Crate => crate_bytes(&::sm2::ProjectivePoint::mul_by_generator(k).to_affine()),
     }
+}
+
+/// x-coordinates (big-endian) of [k_i]G for nonzero scalars on the fast backend, normalized
+/// together with one inversion (Montgomery's trick): the signing nonce pool's batch.
+pub(crate) fn base_mul_x_batch(ks: &[Scalar]) -> Vec<[u8; 32]> {
+    let mut jac: Vec<Jacobian> = ks
+        .iter()
+        .map(|k| {
+            let mut kb: [u8; 32] = k.to_repr().into();
+            let q = mul_base(&kb);
+            kb.zeroize();
+            q
+        })
+        .collect();
+    let mut zis = batch_invert_z(&jac);
+    let out = jac
+        .iter()
+        .zip(&zis)
+        .map(|(p, zi)| p.x.mul(&zi.square()).to_bytes())
+        .collect();
+    zis.zeroize();
+    for q in jac.iter_mut() {
+        q.zeroize();
+    }
+    out
+}
+
+/// Z^-1 of every point with one field inversion (Montgomery's trick: prefix products, one
+/// inversion, then the way back). All Z must be nonzero. Intermediate values are wiped.
+fn batch_invert_z(points: &[Jacobian]) -> Vec<Fe> {
+    let mut prefix = Vec::with_capacity(points.len());
+    let mut acc = Fe::ONE;
+    for p in points {
+        prefix.push(acc);
+        acc = acc.mul(&p.z);
+    }
+    let mut inv = acc.invert();
+    let mut out = vec![Fe::ZERO; points.len()];
+    for i in (0..points.len()).rev() {
+        out[i] = inv.mul(&prefix[i]);
+        inv = inv.mul(&points[i].z);
+    }
+    prefix.zeroize();
+    inv.zeroize();
+    acc.zeroize();
+    out
 }
 
 /// [k]P (affine) for a valid point P and k ≠ 0. The one entry point for variable-base
@@ -520,7 +651,8 @@ mod tests {
     /// doubling case of the last addition), n/2 ± 1.
     fn edge_scalars() -> Vec<Scalar> {
         let mut v = Vec::new();
-        for k in 1..=70u64 {
+        // 1..=300 and n-300..n-1 cover both combs' last-window digit patterns (n mod 256 = 35).
+        for k in 1..=300u64 {
             v.push(Scalar::from(k));
             v.push(n_minus(k));
         }
@@ -592,6 +724,15 @@ mod tests {
             let want = if bool::from(even) { -k } else { k };
             assert_eq!(acc, want);
             assert_eq!(kk[0] & 1, 1);
+            let d7 = recode_w::<BASE_W, BASE_DIGITS>(&kk);
+            let mut acc = Scalar::ONE;
+            for &di in d7.iter().rev() {
+                assert!(di % 2 != 0 && (-127..=127).contains(&di));
+                acc *= Scalar::from(128u64);
+                let mag = Scalar::from(di.unsigned_abs() as u64);
+                acc += if di < 0 { -mag } else { mag };
+            }
+            assert_eq!(acc, want);
         }
     }
 
@@ -607,10 +748,10 @@ mod tests {
     #[test]
     fn base_table_matches_crate() {
         let t = base_table();
-        let thirty_two = Scalar::from(32u64);
+        let thirty_two = Scalar::from(128u64);
         let mut w = Scalar::ONE;
-        for j in 0..DIGITS {
-            for i in [0usize, 1, 7, 15] {
+        for j in 0..BASE_DIGITS {
+            for i in [0usize, 1, 7, 15, 63] {
                 let want =
                     (ProjectivePoint::mul_by_generator(&(w * Scalar::from(2 * i as u64 + 1))))
                         .to_affine();
@@ -717,6 +858,19 @@ mod tests {
     }
 
     #[test]
+    fn base_mul_x_batch_matches_single() {
+        let mut rng = Rng(0x5eed_0106);
+        let ks: Vec<Scalar> = [Scalar::ONE, n_minus(1), n_minus(6)]
+            .into_iter()
+            .chain((0..40).map(|_| random_scalar(&mut rng)))
+            .collect();
+        let xs = base_mul_x_batch(&ks);
+        for (k, x) in ks.iter().zip(&xs) {
+            assert_eq!(*x, base_mul(k, Backend::Crate).x);
+        }
+    }
+
+    #[test]
     fn encrypt_pair_matches_crate() {
         let mut rng = Rng(0x5eed_0105);
         for _ in 0..300 {
@@ -751,6 +905,81 @@ mod timing {
         best
     }
 
+    /// Welch's t of fixed (k = 6) against random scalars for `f`, classes interleaved at random,
+    /// cropped at the 75th percentile.
+    fn dudect(n: usize, f: impl Fn(&[u8; 32])) -> (f64, f64, f64) {
+        let mut rng = Rng(0xdede);
+        let mut fixed = [0u8; 32];
+        fixed[31] = 6;
+        let pool: Vec<[u8; 32]> = (0..4096)
+            .map(|_| {
+                let mut b = rng.bytes32();
+                b[0] &= 0x7f;
+                b
+            })
+            .collect();
+        let fixed_pool = vec![fixed; 4096];
+        let mut t = Vec::with_capacity(n);
+        for i in 0..n {
+            let c = (rng.next() & 1) as usize;
+            let k = if c == 0 {
+                &fixed_pool[i % 4096]
+            } else {
+                &pool[i % 4096]
+            };
+            let t0 = Instant::now();
+            f(black_box(k));
+            t.push((c, t0.elapsed().as_nanos() as f64));
+        }
+        let mut sorted: Vec<f64> = t.iter().map(|x| x.1).collect();
+        sorted.sort_by(|a, b| a.total_cmp(b));
+        let cut = sorted[sorted.len() * 3 / 4];
+        let stats = |c: usize| {
+            let v: Vec<f64> = t
+                .iter()
+                .filter(|x| x.0 == c && x.1 <= cut)
+                .map(|x| x.1)
+                .collect();
+            let m = v.iter().sum::<f64>() / v.len() as f64;
+            let var = v.iter().map(|y| (y - m) * (y - m)).sum::<f64>() / (v.len() as f64 - 1.0);
+            (v.len() as f64, m, var)
+        };
+        let (na, ma, va) = stats(0);
+        let (nb, mb, vb) = stats(1);
+        ((ma - mb) / (va / na + vb / nb).sqrt(), ma, mb)
+    }
+
+    #[test]
+    #[ignore]
+    fn dudect_pieces() {
+        let n: usize = std::env::var("DUDECT_N")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(100_000);
+        let r = dudect(n, |k| {
+            black_box(mul_base(k));
+        });
+        println!(
+            "mul_base: t = {:.2} (means {:.1} / {:.1} ns)",
+            r.0, r.1, r.2
+        );
+        let r = dudect(n, |k| {
+            black_box(mul_base(k).to_affine());
+        });
+        println!(
+            "mul_base + to_affine: t = {:.2} (means {:.1} / {:.1} ns)",
+            r.0, r.1, r.2
+        );
+        let r = dudect(n, |k| {
+            let s = Option::<Scalar>::from(Scalar::from_repr((*k).into())).unwrap();
+            black_box((s + Scalar::ONE).invert());
+        });
+        println!(
+            "crate (d+1)^-1: t = {:.2} (means {:.1} / {:.1} ns)",
+            r.0, r.1, r.2
+        );
+    }
+
     #[test]
     #[ignore]
     fn timing_min() {
@@ -773,11 +1002,18 @@ mod timing {
             let s = min_ns(20_000, || a = black_box(a).square());
             let ci = min_ns(20_000, || x = mont_mul_cios(black_box(&x), &b.0));
             let cr = min_ns(20_000, || c = black_box(c) * d);
+            let g = min_ns(20_000, || {
+                x = super::super::field::mont_mul_generic(black_box(&x), &b.0)
+            });
+            let q = min_ns(20_000, || {
+                x = super::super::field::mont_mul_mulq(black_box(&x), &b.0)
+            });
             let mm = min_ns(20_000, || {
                 x = super::super::field::mont_mul_sos(black_box(&x), &b.0)
             });
             println!(
-                "mul {m:.1} ns  sqr {s:.1} ns  cios {ci:.1} ns  crate {cr:.1} ns mul_sos {mm:.1}"
+                "mul {m:.1} ns  sqr {s:.1} ns  cios {ci:.1} ns  crate {cr:.1} ns mul_sos {mm:.1} \
+                 generic {g:.1} ns mulq {q:.1} ns"
             );
         }
         let k = rng.bytes32().map(|x| x & 0x7f);
@@ -791,8 +1027,49 @@ mod timing {
         let inv = min_ns(200, || {
             a = black_box(a).invert();
         });
+        let invf = min_ns(200, || {
+            a = black_box(a).invert_fermat();
+        });
+        println!("invert_fermat {:.2} us", invf / 1e3);
+        let rnd = min_ns(2000, || {
+            black_box(crate::gm_sm2::random_nonzero_scalar().unwrap());
+        });
+        let key = crate::gm_sm2::keys::PrivateKey::generate().unwrap();
+        let sg = min_ns(2000, || {
+            black_box(
+                crate::gm_sm2::dsa::sign(
+                    &key,
+                    b"0123456789abcdef0123456789abcdef",
+                    b"1234567812345678",
+                )
+                .unwrap(),
+            );
+        });
+        let bmul = min_ns(2000, || {
+            black_box(base_mul(&Scalar::from(12345u64), Backend::Fast));
+        });
         println!(
-            "mul_var {:.1} us  mul_base {:.1} us  invert {:.1} us",
+            "random scalar {rnd:.1} ns  sign {:.2} us  base_mul+affine {:.2} us",
+            sg / 1e3,
+            bmul / 1e3
+        );
+        let tbl = &base_table().windows[7][..16];
+        let lk = min_ns(20_000, || {
+            black_box(lookup_affine(black_box(tbl), black_box(-13)));
+        });
+        let mut q = mul_base(&k);
+        let ma = min_ns(20_000, || {
+            q = black_box(q).add_affine(&tbl[3]).0;
+        });
+        let db = min_ns(20_000, || {
+            q = black_box(q).double();
+        });
+        let ad = min_ns(20_000, || {
+            a = black_box(a).add(&b);
+        });
+        println!(
+            "mul_var {:.1} us  mul_base {:.1} us  invert {:.1} us  lookup_affine {lk:.1} ns  \
+             madd {ma:.1} ns  dbl {db:.1} ns  fe_add {ad:.1} ns",
             v / 1e3,
             bm / 1e3,
             inv / 1e3

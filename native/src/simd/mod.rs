@@ -13,7 +13,7 @@
 //! `BIDKERNEL_FORCE_PORTABLE=1` forces the portable paths (read once per process).
 
 pub mod sm3;
-mod sm3_scalar;
+pub(crate) mod sm3_scalar;
 pub mod sm4;
 mod sm4_sbox;
 

@@ -1,21 +1,10 @@
-//! Single-stream SM3 compression (GB/T 32905-2016 §5.3), our own straight-line Rust.
-//!
-//! Message expansion is done a block ahead into a 68-word array and the 64 rounds are unrolled
-//! four rounds at a time with rotating variable roles, so no round moves registers or branches. Built twice: once plain
-//! (portable) and once with BMI2 enabled so the rotations compile to `rorx` (no flag or
-//! register-copy dependencies).
+//! Single-stream SM3 pieces shared by the SIMD backends (GB/T 32905-2016 §5.3): the 64 rounds
+//! over any message schedule ([`rounds`], unrolled four at a time with rotating variable roles,
+//! used by the AVX-512 schedule-ahead backend), padding, and the portable compression of
+//! `sm3.rs` built plain and with BMI2 (`rorx` rotations).
 
-/// Initial value IV (GB/T 32905 §4.1).
-pub(crate) const IV: [u32; 8] = [
-    0x7380_166f,
-    0x4914_b2b9,
-    0x1724_42d7,
-    0xda8a_0600,
-    0xa96f_30bc,
-    0x1631_38aa,
-    0xe38d_ee4d,
-    0xb0fb_0e4e,
-];
+/// Initial value IV (GB/T 32905 §4.1), from `sm3.rs`.
+pub(crate) use crate::sm3::IV;
 
 /// `T_j <<< (j mod 32)` for every round (GB/T 32905 §4.2 and §5.3.3).
 pub(crate) const TJ_ROT: [u32; 64] = {
@@ -32,23 +21,6 @@ pub(crate) const TJ_ROT: [u32; 64] = {
 #[inline(always)]
 fn p0(x: u32) -> u32 {
     x ^ x.rotate_left(9) ^ x.rotate_left(17)
-}
-
-#[inline(always)]
-fn p1(x: u32) -> u32 {
-    x ^ x.rotate_left(15) ^ x.rotate_left(23)
-}
-
-#[inline(always)]
-fn expand(block: &[u8], w: &mut [u32; 68]) {
-    for (i, c) in block.chunks_exact(4).enumerate() {
-        w[i] = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
-    }
-    for j in 16..68 {
-        w[j] = p1(w[j - 16] ^ w[j - 9] ^ w[j - 3].rotate_left(15))
-            ^ w[j - 13].rotate_left(7)
-            ^ w[j - 6];
-    }
 }
 
 /// One round with the state held in eight variables whose roles rotate instead of moving:
@@ -98,17 +70,6 @@ pub(crate) trait Schedule {
     }
 }
 
-impl Schedule for [u32; 68] {
-    #[inline(always)]
-    fn w(&self, j: usize) -> u32 {
-        self[j]
-    }
-    #[inline(always)]
-    fn wp(&self, j: usize) -> u32 {
-        self[j] ^ self[j + 4]
-    }
-}
-
 /// The 64 rounds of one block and the final feed-forward XOR.
 #[inline(always)]
 pub(crate) fn rounds<S: Schedule>(v: &mut [u32; 8], w: &S) {
@@ -134,28 +95,21 @@ pub(crate) fn rounds<S: Schedule>(v: &mut [u32; 8], w: &S) {
     }
 }
 
-#[inline(always)]
-fn compress_body(v: &mut [u32; 8], blocks: &[u8]) {
-    let mut w = [0u32; 68];
-    for block in blocks.chunks_exact(64) {
-        expand(block, &mut w);
-        rounds(v, &w);
-    }
-}
-
-/// Compresses whole 64-byte blocks into `v` (portable build).
+/// Compresses whole 64-byte blocks into `v`: `sm3.rs`'s compression (the one portable
+/// implementation; 405 MB/s against 307 MB/s for a schedule-first form of [`rounds`] that used to
+/// live here, Zen 4, same run).
 pub(crate) fn compress_portable(v: &mut [u32; 8], blocks: &[u8]) {
-    compress_body(v, blocks)
+    crate::sm3::compress(v, blocks)
 }
 
-/// Compresses whole 64-byte blocks into `v` with BMI2 rotations.
+/// [`compress_portable`] compiled with BMI2 enabled (rotations become `rorx`).
 ///
 /// # Safety
 /// The CPU must support BMI2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "bmi2")]
 pub(crate) unsafe fn compress_bmi2(v: &mut [u32; 8], blocks: &[u8]) {
-    compress_body(v, blocks)
+    crate::sm3::compress(v, blocks)
 }
 
 /// Pads the tail of a message of `total_len` bytes: returns one or two final blocks.

@@ -1,0 +1,1 @@
+"""Same-run throughput measurements of bidkernel's primitives beside anchor libraries (``bidkernel bench``)."""
