@@ -133,8 +133,8 @@ def test_every_endpoint_role_and_state(kernel: Kernel) -> None:
             bid_id = per_case[("withdraw", role, s)]
         elif path == "/tenders":
             body = None
-        url = path.replace("{tender_id}", tid).replace("{bid_id}", bid_id).replace("{event_id}", "1")
-        url = path.replace("{tender_id}", tid).replace("{bid_id}", bid_id).replace("{envelope}", "summary")
+        url = path.replace("{tender_id}", tid).replace("{bid_id}", bid_id)
+        url = url.replace("{event_id}", "1").replace("{envelope}", "summary")
         if path == "/ledger/proof/inclusion":
             url += "?index=0"
         elif path == "/ledger/proof/consistency":
