@@ -28,6 +28,7 @@ import base64
 import concurrent.futures
 import functools
 import hmac
+import logging
 import re
 import struct
 import sys
@@ -55,6 +56,7 @@ from bidkernel.store.group import GroupWriter
 from bidkernel.tenders import TenderService, check_id, effective_state, load_doc, new_id, opening_certificates
 
 T = TypeVar("T")
+log = logging.getLogger("bidkernel.intake")
 MAGIC = b"BKPKG1\n"
 PACKAGE_FORMAT = "bidkernel/bid-package/v1"
 SUMMARY = "summary"  # the 唱标 envelope: price, duration... decrypted first at the opening
@@ -328,9 +330,17 @@ class IntakeService:
                 await self._blocking(self.p.blobs.place, uploads)
         # ... and only then the receipt, stored as issued
         envelopes = [{"name": e.name, "sm3": e.sm3, "size": e.size} for e in entries]
-        return await self._blocking(
-            self.issue_receipt, kind, doc["id"], bid_id, who.fp, envelopes, received_ms, index, replaces, lot_id
-        )
+        try:
+            return await self._blocking(
+                self.issue_receipt, kind, doc["id"], bid_id, who.fp, envelopes, received_ms, index, replaces, lot_id
+            )
+        except KernelError:
+            raise
+        except Exception:
+            log.exception("receipt of committed bid %s failed", bid_id)
+            raise KernelError(
+                "internal", f"bid {bid_id} is committed but its receipt failed; fetch it: GET /bids/{bid_id}/receipt"
+            ) from None
 
     def _settle(self, f: concurrent.futures.Future[int], uploads: list[BlobUpload]) -> None:
         """Late outcome of a commit whose request went away: place the blobs if it committed, else discard."""
