@@ -25,13 +25,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
+import functools
 import hmac
+import logging
 import re
 import struct
-from collections.abc import AsyncIterator, Sequence
+import sys
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -51,6 +55,8 @@ from bidkernel.store.blobs import BlobTooLarge, BlobUpload
 from bidkernel.store.group import GroupWriter
 from bidkernel.tenders import TenderService, check_id, effective_state, load_doc, new_id, opening_certificates
 
+T = TypeVar("T")
+log = logging.getLogger("bidkernel.intake")
 MAGIC = b"BKPKG1\n"
 PACKAGE_FORMAT = "bidkernel/bid-package/v1"
 SUMMARY = "summary"  # the 唱标 envelope: price, duration... decrypted first at the opening
@@ -202,6 +208,13 @@ class IntakeService:
         self.p = platform
         self.tenders = tenders
         self._receipts: GroupWriter[tuple[str, str, bytes]] = GroupWriter(self._store_receipts)
+        # blocking steps (fsync waits, receipt building) get their own threads: the event loop's default
+        # executor has cpu_count + 4 of them, which would cap how many bids can share one group fsync/commit
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=min(512, platform.limits.max_in_flight),
+                                                           thread_name_prefix="intake")  # fmt: skip
+
+    async def _blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, functools.partial(fn, *args))
 
     def _open_tender(self, tender_id: str, who: Principal) -> dict[str, Any]:
         if who.role != "bidder":
@@ -276,6 +289,7 @@ class IntakeService:
                     raise KernelError("malformed-package", f"{e.name!r}: carried envelope is not in the current bid")
         uploads: list[BlobUpload] = []
         committed = False
+        pending: concurrent.futures.Future[int] | None = None
         try:
             for e in sent:
                 up = self.p.blobs.upload(e.size)
@@ -296,29 +310,51 @@ class IntakeService:
             if not reading.timestamp + reading.uncertainty < doc["deadline_ms"] / 1000:
                 raise KernelError("deadline-passed", f"the upload completed after {utc_ms(doc['deadline_ms'])}")
             # files fsynced, their names durable (one batched fsync of the staging directory) ...
-            await asyncio.to_thread(self.p.blobs.make_durable, uploads)
+            await self._blocking(self.p.blobs.make_durable, uploads)
             # ... then bid row + ledger leaf + outbox in one group commit ...
-            kind, bid_id, index, replaces = await self._commit(who, doc, entries, current, received_ms, lot_id)
+            kind, bid_id, replaces, pending = self._commit(who, doc, entries, current, received_ms, lot_id)
+            # shielded: a cancelled request does not cancel a commit the committer may already be writing
+            index = await asyncio.shield(asyncio.wrap_future(pending))
             committed = True
         except BaseException:
-            if not committed:
-                await asyncio.to_thread(self._discard, uploads)
+            if pending is not None and not pending.done():
+                # the outcome is not known yet: decide when it is (the committed row may reference these)
+                pending.add_done_callback(lambda f: self._settle(f, uploads))
+            elif not committed:
+                await self._blocking(self._discard, uploads)
+            if isinstance(sys.exc_info()[1], LedgerError):
+                raise KernelError("internal", "the ledger refused the commit") from None
             raise
         finally:
             if committed:  # the committed row references these blobs: never discard them now
-                await asyncio.to_thread(self.p.blobs.place, uploads)
+                await self._blocking(self.p.blobs.place, uploads)
         # ... and only then the receipt, stored as issued
         envelopes = [{"name": e.name, "sm3": e.sm3, "size": e.size} for e in entries]
-        return await asyncio.to_thread(
-            self.issue_receipt, kind, doc["id"], bid_id, who.fp, envelopes, received_ms, index, replaces, lot_id
-        )
+        try:
+            return await self._blocking(
+                self.issue_receipt, kind, doc["id"], bid_id, who.fp, envelopes, received_ms, index, replaces, lot_id
+            )
+        except KernelError:
+            raise
+        except Exception:
+            log.exception("receipt of committed bid %s failed", bid_id)
+            raise KernelError(
+                "internal", f"bid {bid_id} is committed but its receipt failed; fetch it: GET /bids/{bid_id}/receipt"
+            ) from None
+
+    def _settle(self, f: concurrent.futures.Future[int], uploads: list[BlobUpload]) -> None:
+        """Late outcome of a commit whose request went away: place the blobs if it committed, else discard."""
+        if not f.cancelled() and f.exception() is None:
+            self.p.blobs.place(uploads)
+        else:
+            self._discard(uploads)
 
     def _discard(self, uploads: list[BlobUpload]) -> None:
         """Nothing left behind: staged files go (committed bids never reference them)."""
         for up in uploads:
             up.abort()
 
-    async def _commit(
+    def _commit(
         self,
         who: Principal,
         doc: dict[str, Any],
@@ -326,8 +362,9 @@ class IntakeService:
         current: BidRow | None,
         received_ms: int,
         lot: str,
-    ) -> tuple[str, str, int, str | None]:
-        """Bid row + ledger leaf + outbox event in one transaction of the group commit."""
+    ) -> tuple[str, str, str | None, concurrent.futures.Future[int]]:
+        """Queue bid row + ledger leaf + outbox event for one transaction of the group commit; the future
+        resolves to the leaf index once durable."""
         bid_id = new_id("b")
         envelopes = [{"name": e.name, "sm3": e.sm3, "size": e.size} for e in entries]
         replaces = current.id if current is not None else None
@@ -372,11 +409,7 @@ class IntakeService:
                 tx.bid_set_status(replaces, "replaced")
             tx.outbox_add(kind, f"{kind}/{bid_id}", orjson.dumps(data), received_ms)
 
-        try:
-            index = await self.p.log.append_async(event, within=within)
-        except LedgerError as exc:
-            raise KernelError("internal", f"the ledger refused the commit: {exc.args[0] if exc.args else ''}") from None
-        return kind, bid_id, index, replaces
+        return kind, bid_id, replaces, self.p.log.submit(event, within=within)
 
     def issue_receipt(
         self,

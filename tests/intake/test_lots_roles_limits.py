@@ -226,3 +226,37 @@ def test_amendment_needs_fifteen_days(kernel: Kernel) -> None:
     assert t3["deadline_ms"] == earliest + 1000 and len(t3["amendments"]) == 2
     bid = k.client("b1").call("GET", f"/bids/{r1['body']['bid_id']}")
     assert bid["status"] == "live" and bid["before_amendment"] is True  # flagged, never invalidated
+
+
+def test_receipt_lost_after_commit_is_issued_once_then_served_as_stored(kernel: Kernel) -> None:
+    """The machine stops between the commit and the receipt's storage (simulated: the storage fails): the bid
+    stays committed with its blobs; the first GET issues the receipt (same body), later GETs serve those bytes."""
+    k = kernel
+    t = k.tender()
+    intake = k.server.config.app.state.ctx.intake  # type: ignore[attr-defined]
+    real = intake._receipts._write
+    calls: list[int] = []
+
+    def fail_once(items: Any) -> None:
+        if not calls:
+            calls.append(1)
+            raise OSError("disk gone")
+        real(items)
+
+    intake._receipts._write = fail_once
+    pkg = k.seal("b1", t["id"])
+    with pytest.raises(ApiError) as e:
+        k.client("b1").submit(t["id"], pkg)
+    assert e.value.status == 500  # the bidder got no receipt ...
+    rows = k.client("b1").call("GET", f"/tenders/{t['id']}/bids")
+    assert f"GET /bids/{rows[0]['id']}/receipt" in e.value.problem["detail"]  # ... but is told where to get it
+    assert len(rows) == 1 and rows[0]["status"] == "live"  # ... but the bid is committed
+    for env in pkg.manifest["envelopes"]:
+        assert k.platform.blobs.exists(env["sm3"])  # and its blobs were placed, not discarded
+    status, h1, first = k.client("b1").raw("GET", f"/bids/{rows[0]['id']}/receipt")
+    assert status == 200 and h1["bk-receipt"] == "issued-now"
+    doc = orjson.loads(first)
+    verify_receipt(doc)
+    assert doc["body"]["bid_id"] == rows[0]["id"] and doc["body"]["lot"] == "1"
+    status, h2, again = k.client("b1").raw("GET", f"/bids/{rows[0]['id']}/receipt")
+    assert h2["bk-receipt"] == "as-issued" and again == first
