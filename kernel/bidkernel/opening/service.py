@@ -303,15 +303,19 @@ class OpeningService:
         heads: dict[Path, EnvelopeHeader | Exception] = {}
         reused: dict[str, dict[str, Any]] = {}
 
+        blob_path = {e["sm3"]: self.p.blobs.path(e["sm3"]) for _b, e in pending}
+
         def prefetch(todo: list[tuple[BidRow, dict[str, Any]]]) -> None:
             """Headers read in parallel: each is one small cold read, latency-bound on a busy disk."""
-            paths = [self.p.blobs.path(e["sm3"]) for _b, e in todo]
+            paths = [blob_path[e["sm3"]] for _b, e in todo]
             if paths:
-                with ThreadPoolExecutor(min(32, len(paths))) as ex:
-                    heads.update(zip(paths, ex.map(_try_read_header, paths), strict=True))
+                with ThreadPoolExecutor(min(8, len(paths))) as ex:
+                    heads.update(zip(paths, ex.map(_try_read_header, paths, chunksize=16), strict=True))
 
         def reuse(b: BidRow, e: dict[str, Any]) -> bool:
             """A plaintext renamed into place before a crash is final (renamed only after its SM3 check)."""
+            if e["name"] == SUMMARY and e["size"] <= SUMMARY_IN_MEMORY:
+                return False  # summaries are kept in the store, never as files
             out: Path = plaintext_dir(self.p, tid, b.id) / str(e["name"])
             done = out.exists()
             if done:
@@ -319,7 +323,7 @@ class OpeningService:
             return done
 
         def header(b: BidRow, e: dict[str, Any]) -> tuple[Path, EnvelopeHeader] | None:
-            path = self.p.blobs.path(e["sm3"])
+            path = blob_path[e["sm3"]]
             try:
                 got = heads[path]
                 if isinstance(got, Exception):
