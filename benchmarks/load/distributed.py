@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from bidkernel.crypto.x509 import Certificate
 from bidkernel.loadtest.generator import BidCache, PlannedBid, Timing, schedule
 from bidkernel.loadtest.hist import LatencyHistogram
 from bidkernel.loadtest.profiles import load_profile
@@ -48,9 +49,11 @@ def setup(args: argparse.Namespace) -> None:
     deadlines = [int((t0 + tm.deadline(i, n)) * 1000) for i in range(n)]
     tenders = asyncio.run(r.create_tenders(cache, deadlines))
     subs = []
+    cache.clear_runs()
     for s, bid in sched:
         t = tenders[bid.tender]
-        pkg = cache.package(bid, t["id"])
+        certs = [Certificate.from_pem(x.encode()) for x in t["opening_certificates"]]
+        pkg = cache.package(bid, t["id"], certs)
         subs.append(
             {
                 "sched_s": s,

@@ -119,20 +119,28 @@ class RunningKernel:
                 "title": "Road works lot 1",
                 "deadline": dl.isoformat(),
                 "lots": [{"id": "1", "name": "Lot 1"}],
-                "opening_certificates": [self.opening_cert().certificate.to_pem().decode()],
+                # platform custody with no agency certificate: the kernel generates the opening key at
+                # publication, so the tender really opens (bidkernel_bids_opened fires)
+                "custody": "platform",
             },
         )
         if publish:
             t = c.call("POST", f"/tenders/{t['id']}/publish")
         return dict(t)
 
-    def amend(self, tender_id: str, note: str = "更正", agency: str = "agency-a") -> dict[str, Any]:
-        return dict(self.client(agency, "agency").call("POST", f"/tenders/{tender_id}/amendments", {"note": note}))
+    def amend(
+        self, tender_id: str, note: str = "更正", agency: str = "agency-a", *, affects_bids: bool = False
+    ) -> dict[str, Any]:
+        """An amendment (更正); by default a note that does not affect bid preparation (no 15-day rule)."""
+        body = {"note": note, "affects_bids": affects_bids}
+        return dict(self.client(agency, "agency").call("POST", f"/tenders/{tender_id}/amendments", body))
 
     def seal(self, bidder: str, tender_id: str, *, size: int = 2048) -> Package:
         from bidkernel.client import Package, seal_package
+        from bidkernel.crypto.x509 import Certificate
 
         i = self.identity(bidder, "bidder")
+        pems = self.client().call("GET", f"/tenders/{tender_id}")["opening_certificates"]
         d = self.tmp / f"pkg-{bidder}-{tender_id}-{os.urandom(4).hex()}"
         d.mkdir()
         (d / "summary.json").write_text(f'{{"bidder": "{bidder}", "price": 1000}}')
@@ -140,7 +148,7 @@ class RunningKernel:
         seal_package(
             d / "pkg",
             tender_id=tender_id,
-            opening_certificates=[self.opening_cert().certificate],
+            opening_certificates=[Certificate.from_pem(p.encode()) for p in pems],
             summary=d / "summary.json",
             files=[("technical", d / "tech.bin")],
             key=i.key,

@@ -18,9 +18,10 @@ import base64
 import math
 import os
 import random
+import secrets
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ import orjson
 from bidkernel.client import Package
 from bidkernel.crypto import sm2
 from bidkernel.crypto.ca import Issued, TestCA
-from bidkernel.crypto.envelope import seal_file, sign_digest
+from bidkernel.crypto.envelope import envelope_header, seal_file, sign_digest
 from bidkernel.crypto.sm3 import sm3_file
 from bidkernel.crypto.x509 import Certificate
 from bidkernel.intake import PACKAGE_FORMAT, SUMMARY
@@ -207,7 +208,7 @@ class BidCache:
         return self.identity("opening")
 
     def ready(self) -> bool:
-        return (self.dir / "complete").is_file()
+        return (self.dir / "complete").is_file() and (self.dir / "complete").read_text() == _CACHE_VERSION
 
     def build(self, progress: Callable[[str], None] | None = None) -> float:
         """Create the identities and seal every planned bid (skipped when cached); returns seconds spent."""
@@ -235,7 +236,7 @@ class BidCache:
                 if progress is not None and (done % 50 == 0 or done == total):
                     progress(f"sealing {done}/{total} bid packages into {self.dir}")
         tmp.unlink(missing_ok=True)
-        (self.dir / "complete").write_text("ok\n")
+        (self.dir / "complete").write_text(_CACHE_VERSION)
         return time.perf_counter() - t0
 
     def _seal(self, bid: PlannedBid, opening: list[Certificate], tmp: Path) -> None:
@@ -243,6 +244,7 @@ class BidCache:
         d = self.bids_dir / bid.name
         d.mkdir()
         entries = []
+        keys: dict[str, list[Any]] = {}
         names = [SUMMARY] + [
             _DOC_NAMES[i] if i < len(_DOC_NAMES) else f"annex-{i - len(_DOC_NAMES) + 1}"
             for i in range(len(bid.sizes) - 1)
@@ -259,17 +261,72 @@ class BidCache:
                         f.write(os.urandom(n))
                         left -= n
             dst = d / f"{name}.env"
-            sealed = seal_file(tmp, dst, opening)
+            # the content key stays in the cache (test data) so a run can re-address the same ciphertext
+            # to the opening key its tender gets at publication (see ``package``)
+            ck, iv = secrets.token_bytes(16), secrets.token_bytes(16)
+            keys[name] = [ck.hex(), iv.hex(), size]
+            sealed = seal_file(tmp, dst, opening, content_key=ck, iv=iv)
             digest = sm3_file(dst)
             sig = sign_digest(digest, who.key, who.certificate)
             entries.append(
                 {"name": name, "sm3": digest.hex(), "size": sealed, "signature": base64.b64encode(sig).decode()}
             )
         (d / "entries.json").write_bytes(orjson.dumps(entries))
+        (d / "keys.json").write_bytes(orjson.dumps(keys))
 
-    def package(self, bid: PlannedBid, tender_id: str) -> Package:
-        """The sealed package for ``bid`` addressed to the server's ``tender_id`` (manifest written here)."""
+    def run_dir(self, tender_id: str, bid: PlannedBid) -> Path:
+        return self.dir / "run" / tender_id / bid.name
+
+    def clear_runs(self) -> None:
+        """Drop the envelopes re-addressed for earlier runs' tenders."""
+        shutil.rmtree(self.dir / "run", ignore_errors=True)
+
+    def package(self, bid: PlannedBid, tender_id: str, opening: Sequence[Certificate] | None = None) -> Package:
+        """The sealed package for ``bid`` addressed to the server's ``tender_id`` (manifest written here).
+
+        With ``opening`` (the certificates the tender got at publication, e.g. the kernel-generated
+        platform-custody key), each cached envelope is re-addressed: a new GM/T 0010 header wrapping the
+        same content key to those certificates, the cached ciphertext unchanged, and the bidder's signature
+        over the new file's SM3. The result is kept per tender, so later calls (Locust workers, the
+        verifier) find it without ``opening``.
+        """
         d = self.bids_dir / bid.name
         entries = orjson.loads((d / "entries.json").read_bytes())
+        rd = self.run_dir(tender_id, bid)
+        if opening is not None and not (rd / "entries.json").is_file():
+            self._readdress(bid, d, rd, entries, opening)
+        if (rd / "entries.json").is_file():
+            d, entries = rd, orjson.loads((rd / "entries.json").read_bytes())
         manifest = {"format": PACKAGE_FORMAT, "tender_id": tender_id, "envelopes": entries}
         return Package(d, manifest, orjson.dumps(manifest))
+
+    def _readdress(
+        self, bid: PlannedBid, src_dir: Path, out: Path, entries: list[dict[str, Any]], opening: Sequence[Certificate]
+    ) -> None:
+        keys = orjson.loads((src_dir / "keys.json").read_bytes())
+        who = self.bidder(bid.slot)
+        tmp = out.with_name(out.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        new = []
+        for e in entries:
+            ck, iv, size = keys[e["name"]]
+            head = envelope_header(opening, content_key=bytes.fromhex(ck), iv=bytes.fromhex(iv), plaintext_size=size)
+            src = src_dir / f"{e['name']}.env"
+            ct_len = (size // 16 + 1) * 16  # SM4-CBC with PKCS#7 padding
+            dst = tmp / f"{e['name']}.env"
+            with open(src, "rb") as fi, open(dst, "wb") as fo:
+                fi.seek(src.stat().st_size - ct_len)
+                fo.write(head)
+                shutil.copyfileobj(fi, fo, 1 << 20)
+            digest = sm3_file(dst)
+            sig = sign_digest(digest, who.key, who.certificate)
+            new.append(
+                {**e, "sm3": digest.hex(), "size": dst.stat().st_size, "signature": base64.b64encode(sig).decode()}
+            )
+        (tmp / "entries.json").write_bytes(orjson.dumps(new))
+        tmp.rename(out)
+
+
+# bumped when the cache layout changes (v2: content keys kept for re-addressing)
+_CACHE_VERSION = "ok v2\n"

@@ -42,6 +42,7 @@ from bidkernel.authn import EMPTY_SM3, sign_headers
 from bidkernel.client import Package
 from bidkernel.crypto.ca import Issued
 from bidkernel.crypto.sm3 import sm3
+from bidkernel.crypto.x509 import Certificate
 from bidkernel.loadtest.aio_http import HttpError, HttpResult, request
 from bidkernel.loadtest.generator import BidCache, PlannedBid, Timing, schedule
 from bidkernel.loadtest.hist import LatencyHistogram
@@ -235,13 +236,13 @@ class Run:
     # ------------------------------------------------------------------------------------------ tenders
     async def create_tenders(self, cache: BidCache, deadlines_ms: list[int]) -> list[dict[str, Any]]:
         ag = cache.agency
-        opener = cache.opener.certificate.to_pem().decode()
         out = []
         for i, dl in enumerate(deadlines_ms):
+            # platform custody with the kernel's own opening key (generated at publication): the kernel can
+            # open these tenders itself at the deadline; the bids are re-addressed to it (BidCache.package)
             req = {
                 "title": f"loadtest {self.p['name']} tender {i}",
                 "deadline": dl,
-                "opening_certificates": [opener],
                 "custody": "platform",
             }
             r = await self.call(ag, "POST", "/tenders", req)
@@ -251,7 +252,7 @@ class Run:
             r = await self.call(ag, "POST", f"/tenders/{tid}/publish")
             if r.status != 200:
                 raise LoadTestError(f"publish answered {r.status} {_problem_kind(r)}: {r.body[:300]!r}")
-            out.append({"id": tid, "deadline_ms": dl})
+            out.append({"id": tid, "deadline_ms": dl, "opening_certificates": r.json()["opening_certificates"]})
         return out
 
     # -------------------------------------------------------------------------------------------- drive
@@ -540,7 +541,9 @@ def _run(r: Run, cache: BidCache, cached: bool, seal_s: float, started: dt.datet
     n_t = len(cache.plan)
     # deadlines are fixed at creation; leave time to write manifests and hash the bodies first (~150 MB/s)
     total_bytes = sum(b.nbytes for bids in cache.plan for b in bids)
-    prep_est = 3.0 + total_bytes / 100e6 + 0.004 * len(sched)
+    # ... and to re-address every envelope to its tender's opening key (copy + SM3 + SM2 wrap and signature)
+    n_env = sum(len(b.sizes) for bids in cache.plan for b in bids)
+    prep_est = 3.0 + total_bytes / 50e6 + 0.004 * len(sched) + 0.004 * n_env
     t0_wall = time.time() + prep_est + 0.5
     deadlines_ms = [int((t0_wall + tm.deadline(i, n_t)) * 1000) for i in range(n_t)]
     tenders = asyncio.run(r.create_tenders(cache, deadlines_ms))
@@ -549,9 +552,11 @@ def _run(r: Run, cache: BidCache, cached: bool, seal_s: float, started: dt.datet
     packages: dict[str, Package] = {}
     plan_rows = []
     outcomes = []
+    cache.clear_runs()
+    opening = {t["id"]: [Certificate.from_pem(x.encode()) for x in t["opening_certificates"]] for t in tenders}
     for s, bid in sched:
         t = tenders[bid.tender]
-        pkg = cache.package(bid, t["id"])
+        pkg = cache.package(bid, t["id"], opening[t["id"]])
         packages[bid.name] = pkg
         oc = Outcome(bid, t["id"], t["deadline_ms"], 0.0)
         outcomes.append(oc)
