@@ -22,6 +22,7 @@ import json
 import os
 import random
 import tempfile
+import traceback
 from collections.abc import Callable
 
 import pytest
@@ -48,7 +49,10 @@ def _forked(run: Callable[[int, int, int], list[str]]) -> list[str]:
             if pid == 0:  # child
                 code = 1
                 try:
-                    out = run(w, start, stop)
+                    try:
+                        out = run(w, start, stop)
+                    except BaseException:  # report the child's exception instead of dying silently
+                        out = [f"worker {w} raised: {traceback.format_exc()}"]
                     with open(os.path.join(tmp, f"{w}.json"), "w") as f:
                         json.dump({"failures": out, "done": stop - start}, f)
                     code = 0
