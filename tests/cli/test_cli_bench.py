@@ -4,7 +4,6 @@ anchors that are present (libgcrypt through ctypes on Debian), and a bad anchor 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -80,14 +79,3 @@ def test_bad_gmssl_path_is_a_clear_error(tmp_path: Path) -> None:
         assert res.exit_code == 1
         assert "anchor:" in res.output and "not a GmSSL 3 library" in res.output
         assert "| operation" not in res.output
-
-
-@pytest.mark.skipif(
-    not os.environ.get("BIDKERNEL_GMSSL_LIB"), reason="GmSSL is an optional anchor built outside the tree"
-)
-def test_gmssl_anchor_when_built() -> None:
-    res = CliRunner().invoke(build_cli(), ["bench", "crypto", "--quick", "--json", "--no-libgcrypt"])
-    assert res.exit_code == 0, res.output
-    rows = {r["operation"]: r for r in json.loads(res.stdout)["rows"]}
-    for op in OPERATIONS:
-        assert rows[op]["anchors"]["GmSSL"] > 0, op
