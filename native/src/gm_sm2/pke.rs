@@ -324,7 +324,9 @@ mod tests {
             let b = encrypt_with_k_on(key.public(), &msg, &k, Backend::Crate)
                 .map(|p| p.encode(CipherFormat::C1C3C2));
             assert_eq!(a, b);
-            let ct = a.unwrap();
+            // A 1-byte message has an all-zero KDF output with probability 1/256; then both backends
+            // refuse this k (GB/T 32918.4 §6.1 A5: pick a new k), which `encrypt` does.
+            let Some(ct) = a else { continue };
             for backend in [Backend::Fast, Backend::Crate] {
                 let m = decrypt_on(&key, &ct, CipherFormat::C1C3C2, backend).unwrap();
                 assert_eq!(m.to_vec(), msg);
