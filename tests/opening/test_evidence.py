@@ -78,6 +78,6 @@ def test_failures_are_isolated_caused_and_attributed(hall: Hall) -> None:
     # the record carries the failures; the outbox names each failed bid once
     assert st["record"]["record"]["failures"] == st["failures"]
     with hall.k.platform.store.reader() as r:
-        failed = [orjson.loads(p) for _i, k, _key, p in r.outbox_pending(1000) if k == "opening.bid_failed"]
+        failed = [orjson.loads(x.payload) for x in r.outbox_list(limit=10_000) if x.kind == "opening.bid_failed"]
     assert sorted(f["bid_id"] for f in failed) == sorted([c_bid, d_bid])
     assert {f["cause"] for f in failed} == {"digest-mismatch", "malformed-ciphertext"}
