@@ -131,3 +131,12 @@ def local_path(p: Platform, sm3_hex: str) -> Path:
         tmp.unlink(missing_ok=True)
         log.warning("blob store: %s cannot be read: %s: %s", sm3_hex, type(exc).__name__, exc)
     return out
+
+
+def forget_local(p: Platform, names: Iterable[str]) -> None:
+    """Drop the opening's local copies of a plugin store's envelopes once the opening record committed
+    (the plugin's store keeps the originals; a later read fetches again)."""
+    if p.blob_store is None:
+        return
+    for n in names:
+        (p.data / "blob-cache" / n[:2] / n).unlink(missing_ok=True)

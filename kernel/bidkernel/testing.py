@@ -359,10 +359,19 @@ class PluginConformance:
         gone = k.submit("bidder-2", t["id"])
         k.withdraw("bidder-2", gone["body"]["bid_id"])
         k.close(t["id"])
+        k.open(t["id"])  # the real opening (with the plugin's providers, if it has any)
         k.deliver_all()
         assert outbox_view(k.platform, state="dead") == []
         kinds = [e["kind"] for e in outbox_view(k.platform)]
-        assert {"tender.published", "bid.received", "deadline.sealed"} <= set(kinds)
+        assert {"tender.published", "bid.received", "deadline.sealed", "opening.opened"} <= set(kinds)
+
+    def test_providers_implement_their_protocols(self) -> None:
+        """A provider hook's answer implements its protocol (else the kernel refuses to start with it)."""
+        from bidkernel.plugins.host import PluginHost
+
+        host = PluginHost(env={})
+        host.register(self.plugin, self.plugin_name)
+        host.timestamp_source(), host.key_custody(), host.blob_store(), host.notifier()  # raise PluginError if not
 
     def test_event_hooks_are_idempotent(self, bk_kernel: RunningKernel) -> None:
         """Every event delivered a second time (as after a crash): the plugin must not fail."""

@@ -35,6 +35,7 @@ from bidkernel.plugins import KernelConfig, OutboxEvent, PluginKernel
 from bidkernel.receipt import signed_message, verify_receipt
 from bidkernel.testing import RunningKernel, ShiftableTime, start_kernel
 from bidkernel.timestamp.asn1 import ID_KP_TIMESTAMPING
+from bidkernel.timestamp.client import TSAClient, TSAEndpoint
 from bidkernel.timestamp.clock import TrustedClock
 from bidkernel.timestamp.errors import TimestampError
 from bidkernel.timestamp.serials import SqliteSerialCounter
@@ -216,8 +217,9 @@ def test_a_failing_hsm_refuses_publication_cleanly_and_the_opening_waits_for_it(
 
 # ----------------------------------------------------------------------------------------- timestamps
 class ExternalTsa:
-    """A second, independent RFC 3161 TSA (its own CA, key and certificate) — what a deployment gets from
-    a national time service. ``fail`` makes the next N calls raise; ``lie`` stamps other data."""
+    """A second, independent RFC 3161 TSA (its own CA, key and certificate) served over HTTP on loopback,
+    reached through the kernel's own RFC 3161 client — what a deployment gets from a national time
+    service. ``fail`` makes the next N calls raise; ``lie`` asks for a token over other data."""
 
     def __init__(self, tmp: Path) -> None:
         self.ca = TestCA.create("CN=external time service CA,O=test")
@@ -227,25 +229,44 @@ class ExternalTsa:
             extended_key_usage=[ID_KP_TIMESTAMPING],
         )
         self.serials = tmp / "external-tsa-serial.sqlite"
-        self.tsa: TimeStampAuthority | None = None
+        self.client: TSAClient | None = None
+        self.server: Any = None
         self.stamps = 0
         self.fail = 0
         self.lie = False
 
     def start(self, time_source: ShiftableTime) -> None:
+        import threading
+
+        import uvicorn
+
+        from bidkernel.api.app import create_app
+        from bidkernel.testing import free_port
+
         # its own clock instance over the test's shiftable time (the kernel's time travels; so must it)
         clock = TrustedClock(system=time_source.system, monotonic=time_source.mono)
-        self.tsa = TimeStampAuthority(signer=Sm2Signer(self.issued.key), certificate=_cx(self.issued),
-                                      chain=[_cx(self.ca.root)], policy="1.2.156.112233.9.9",
-                                      serials=SqliteSerialCounter(self.serials), clock=clock)  # fmt: skip
+        tsa = TimeStampAuthority(signer=Sm2Signer(self.issued.key), certificate=_cx(self.issued),
+                                 chain=[_cx(self.ca.root)], policy="1.2.156.112233.9.9",
+                                 serials=SqliteSerialCounter(self.serials), clock=clock)  # fmt: skip
+        port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(create_app(tsa=tsa), host="127.0.0.1", port=port,
+                                                    log_level="warning"))  # fmt: skip
+        threading.Thread(target=self.server.run, daemon=True).start()
+        _wait(lambda: self.server.started, "the external TSA")
+        ep = TSAEndpoint(f"http://127.0.0.1:{port}/tsa", self.trust(), hash_algorithm="sm3", name="external")
+        self.client = TSAClient([ep], retries=0)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.should_exit = True
 
     def stamp(self, data: bytes) -> bytes:
-        assert self.tsa is not None
+        assert self.client is not None
         self.stamps += 1
         if self.fail:
             self.fail -= 1
             raise ConnectionError("tsa.example.internal:318 refused")
-        return self.tsa.stamp(b"other data" if self.lie else data)
+        return self.client.stamp(b"other data" if self.lie else data)
 
     def trust(self) -> Trust:
         return Trust([_cx(self.ca.root)])
@@ -296,6 +317,7 @@ def test_an_external_tsa_stamps_receipts_closing_and_opening(tmp_path: Path) -> 
         rec = st["record"]
         verify_token(base64.b64decode(rec["timestamp_token"]), canonical_json(rec["record"]), ext.trust())
     finally:
+        ext.stop()
         k.stop()
 
 
@@ -377,6 +399,8 @@ def test_envelopes_live_in_the_plugins_blob_store_and_open_from_it(tmp_path: Pat
         assert rows[b1]["status"] == rows[b2]["status"] == "opened" and rows[b3]["status"] == "failed"
         assert [(f["bid_id"], f["cause"]) for f in st["failures"]] == [(b3, "digest-mismatch")]
         assert rows[b1]["fields"]["bidder"] == "bidder-1"
+        # the opening's local copies are gone once the record is committed
+        assert not [f for f in (k.platform.data / "blob-cache").rglob("*") if f.is_file()]
     finally:
         k.stop()
 

@@ -540,6 +540,7 @@ class OpeningService:
             self.p.log.append(event, within=within)
         except _AlreadyStarted:
             pass
+        providers.forget_local(self.p, [e["sm3"] for b in bids for e in orjson.loads(b.manifest)])
         out = self.state(tid)
         assert out is not None
         return out
