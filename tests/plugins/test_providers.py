@@ -308,12 +308,31 @@ def test_an_external_tsa_stamps_receipts_closing_and_opening(tmp_path: Path) -> 
         ext.lie = False
 
         # the deadline seals the tender whatever the TSA does; the closing record waits for its token
+        ext.fail = 10**6
+        k.advance(max(0.0, t["deadline_ms"] / 1000 - k.time.system()) + 1)
+        _wait(lambda: _ledger_count(k, "deadline.sealed", t["id"]) == 1, "the sealing leaf")
+        with pytest.raises(ApiError) as e:
+            k.client().call("GET", f"/tenders/{t['id']}/closing")
+        _problem(e, 503, "timestamp-unavailable")
+        with pytest.raises(ApiError) as e:  # sealed: no bid after the deadline, TSA or not
+            k.client("bidder-5").submit(t["id"], k.seal("bidder-5", t["id"]))
+        _problem(e, 409, "deadline-passed")
         ext.fail = 3
         closing = k.close(t["id"])
         assert ext.fail == 0 and _ledger_count(k, "deadline.sealed", t["id"]) == 1  # sealed once, stamped later
         verify_token(base64.b64decode(closing["timestamp_token"]), closing["checkpoint"].encode(), ext.trust())
 
+        # the opening record waits for its token too: decrypted, but no record, no outcome, until it answers
+        ext.fail = 10**6
+        agency = k.client("agency-a", "agency")
+        k.advance(max(0.0, t["opening_ms"] / 1000 - k.time.system()) + 1)
+        agency.open_tender(t["id"])
+        st = _wait(lambda: (s := agency.opening_status(t["id"])).get("provider_error") and s, "the provider error")
+        assert st["state"] == "opening" and st["provider_error"]["type"] == "timestamp-unavailable"
+        assert _ledger_count(k, "opening.record", t["id"]) == 0
+        ext.fail = 0
         st = k.open(t["id"])
+        assert _ledger_count(k, "opening.record", t["id"]) == 1
         rec = st["record"]
         verify_token(base64.b64decode(rec["timestamp_token"]), canonical_json(rec["record"]), ext.trust())
     finally:
