@@ -9,7 +9,7 @@ Policy stays here and in intake/opening, never in a provider: receipts only afte
 bid returned and its row committed; the opening unseals only after the trusted-time gate. A provider
 that raises becomes a stable problem (``timestamp-unavailable``, ``blob-store-unavailable``,
 ``key-custody-unavailable``; 503) naming the exception's type only — a provider's message may carry
-secrets or internal addresses, so it goes to the server log, not to the client.
+secrets or internal addresses, so neither the client nor the kernel's log gets it.
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ PROVIDER_PROBLEMS = ("timestamp-unavailable", "blob-store-unavailable", "key-cus
 
 
 def failed(kind: str, what: str, exc: BaseException) -> KernelError:
-    log.warning("%s provider failed: %s: %s", what, type(exc).__name__, exc)
+    # the type only, here too: a provider's message may hold a PIN or a device secret (no secret in a log);
+    # the provider logs its own diagnostics
+    log.warning("%s provider failed: %s", what, type(exc).__name__)
     return KernelError(kind, f"the {what} provider failed ({type(exc).__name__})")
 
 
@@ -129,7 +131,7 @@ def local_path(p: Platform, sm3_hex: str) -> Path:
         os.replace(tmp, out)
     except Exception as exc:
         tmp.unlink(missing_ok=True)
-        log.warning("blob store: %s cannot be read: %s: %s", sm3_hex, type(exc).__name__, exc)
+        log.warning("blob store: %s cannot be read: %s", sm3_hex, type(exc).__name__)
     return out
 
 

@@ -13,6 +13,7 @@ A provider that raises gives a stable problem+json answer and leaves no partial 
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import shutil
 import time
@@ -181,9 +182,10 @@ def test_hsm_custody_seals_at_publication_and_unseals_only_at_the_opening(
 
 
 def test_a_failing_hsm_refuses_publication_cleanly_and_the_opening_waits_for_it(
-    hsm_kernel: tuple[RunningKernel, HsmLike],
+    hsm_kernel: tuple[RunningKernel, HsmLike], caplog: pytest.LogCaptureFixture
 ) -> None:
     k, hsm = hsm_kernel
+    caplog.set_level(logging.WARNING, logger="bidkernel")
     agency = k.client("agency-a", "agency")
     draft = k.tender(publish=False, quorum=1)
     hsm.fail_seal = True
@@ -213,6 +215,10 @@ def test_a_failing_hsm_refuses_publication_cleanly_and_the_opening_waits_for_it(
     st = _wait(lambda: (s := agency.opening_status(t["id"]))["state"] in ("opened", "failed") and s, "the opening")
     assert st["state"] == "opened" and st["record"]["record"]["opened"] == [bid]
     assert "provider_error" not in st
+    # the kernel logged the failures, by exception type only: the device's message (a PIN) is nowhere
+    logged = [r.getMessage() for r in caplog.records]
+    assert any("key custody (hsm-like/test) provider failed: RuntimeError" in m for m in logged), logged
+    assert not [m for m in logged if "123456" in m]
 
 
 # ----------------------------------------------------------------------------------------- timestamps
