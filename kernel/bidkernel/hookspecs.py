@@ -108,22 +108,25 @@ def bidkernel_bid_failed_to_open(event: OutboxEvent, kernel: PluginKernel) -> Aw
 # ------------------------------------------------------------------------------------- providers
 @hookspec(firstresult=True)
 def bidkernel_timestamp_source(config: KernelConfig) -> TimestampSource | None:
-    """The RFC 3161 time-stamping service used for plugin time stamps."""
+    """The RFC 3161 time-stamping service that stamps receipts, the deadline-closing checkpoint, opening
+    records and plugin time stamps (default: the kernel's embedded TSA)."""
 
 
 @hookspec(firstresult=True)
 def bidkernel_key_custody(config: KernelConfig) -> KeyCustody | None:
-    """Custody of the platform signing key (the HSM seam) used by audited plugin signatures."""
+    """The HSM seam: seals/unseals the platform-custody opening keys at rest (unsealed only after the
+    kernel's trusted-time gate) and makes audited plugin signatures (default: master key + key file)."""
 
 
 @hookspec(firstresult=True)
 def bidkernel_blob_store(config: KernelConfig) -> BlobStore | None:
-    """Where envelope files are read from (content-addressed by SM3)."""
+    """Where envelope files are stored at intake (durable before the receipt) and read back at the
+    opening (content-addressed by SM3; default: ``DATA/blobs``)."""
 
 
 @hookspec(firstresult=True)
 def bidkernel_notifier(config: KernelConfig) -> Notifier | None:
-    """How notices reach people (SMS, e-mail, a message bus)."""
+    """How the notices plugins send (``kernel.notify``) reach people (SMS, e-mail, a message bus)."""
 
 
 # ------------------------------------------------------------------------------------- extensions

@@ -39,6 +39,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from bidkernel import providers
 from bidkernel.authn import Principal
 from bidkernel.crypto import oids
 from bidkernel.crypto.envelope import EnvelopeFormatError, NotARecipient, parse_header, verify_digest
@@ -288,6 +289,7 @@ class IntakeService:
                 if e.carry and (e.name not in prev or prev[e.name]["sm3"] != e.sm3):
                     raise KernelError("malformed-package", f"{e.name!r}: carried envelope is not in the current bid")
         uploads: list[BlobUpload] = []
+        put: list[str] = []
         committed = False
         pending: concurrent.futures.Future[int] | None = None
         try:
@@ -311,6 +313,8 @@ class IntakeService:
                 raise KernelError("deadline-passed", f"the upload completed after {utc_ms(doc['deadline_ms'])}")
             # files fsynced, their names durable (one batched fsync of the staging directory) ...
             await self._blocking(self.p.blobs.make_durable, uploads)
+            if providers.external(self.p):  # a plugin's blob store: durable there before the commit
+                put = await self._blocking(providers.put_all, self.p, uploads)
             # ... then bid row + ledger leaf + outbox in one group commit ...
             kind, bid_id, replaces, pending = self._commit(who, doc, entries, current, received_ms, lot_id)
             # shielded: a cancelled request does not cancel a commit the committer may already be writing
@@ -319,22 +323,28 @@ class IntakeService:
         except BaseException:
             if pending is not None and not pending.done():
                 # the outcome is not known yet: decide when it is (the committed row may reference these)
-                pending.add_done_callback(lambda f: self._settle(f, uploads))
+                pending.add_done_callback(lambda f: self._settle(f, uploads, put))
             elif not committed:
-                await self._blocking(self._discard, uploads)
+                await self._blocking(self._discard, uploads, put)
             if isinstance(sys.exc_info()[1], LedgerError):
                 raise KernelError("internal", "the ledger refused the commit") from None
             raise
         finally:
             if committed:  # the committed row references these blobs: never discard them now
-                await self._blocking(self.p.blobs.place, uploads)
+                await self._blocking(self._place, uploads)
         # ... and only then the receipt, stored as issued
         envelopes = [{"name": e.name, "sm3": e.sm3, "size": e.size} for e in entries]
         try:
             return await self._blocking(
                 self.issue_receipt, kind, doc["id"], bid_id, who.fp, envelopes, received_ms, index, replaces, lot_id
             )
-        except KernelError:
+        except KernelError as exc:
+            if exc.kind == "timestamp-unavailable":  # committed and durable: the receipt comes when it answers
+                raise KernelError(
+                    "timestamp-unavailable",
+                    f"bid {bid_id} is committed but the timestamp provider "
+                    f"failed, so no receipt was issued; fetch it: GET /bids/{bid_id}/receipt",
+                ) from None
             raise
         except Exception:
             log.exception("receipt of committed bid %s failed", bid_id)
@@ -342,17 +352,26 @@ class IntakeService:
                 "internal", f"bid {bid_id} is committed but its receipt failed; fetch it: GET /bids/{bid_id}/receipt"
             ) from None
 
-    def _settle(self, f: concurrent.futures.Future[int], uploads: list[BlobUpload]) -> None:
+    def _settle(self, f: concurrent.futures.Future[int], uploads: list[BlobUpload], put: list[str]) -> None:
         """Late outcome of a commit whose request went away: place the blobs if it committed, else discard."""
         if not f.cancelled() and f.exception() is None:
-            self.p.blobs.place(uploads)
+            self._place(uploads)
         else:
-            self._discard(uploads)
+            self._discard(uploads, put)
 
-    def _discard(self, uploads: list[BlobUpload]) -> None:
-        """Nothing left behind: staged files go (committed bids never reference them)."""
+    def _place(self, uploads: list[BlobUpload]) -> None:
+        if providers.external(self.p):  # the plugin's store holds them: the local staged copies go
+            for up in uploads:
+                up.abort()
+        else:
+            self.p.blobs.place(uploads)
+
+    def _discard(self, uploads: list[BlobUpload], put: Sequence[str] = ()) -> None:
+        """Nothing left behind: staged files go (committed bids never reference them), and so do the
+        copies already put in a plugin's blob store."""
         for up in uploads:
             up.abort()
+        providers.drop_unreferenced(self.p, put)
 
     def _commit(
         self,
@@ -462,7 +481,7 @@ class IntakeService:
         # fetched afterwards is more often one that already covers this entry
         msg = signed_message(body)
         sig = sm2.sign(self.p.pki.platform.key, msg, id=sm2.DEFAULT_ID, fmt="der")
-        token = self.p.tsa.stamp(msg)
+        token = providers.stamp(self.p, msg)
         cp = self.p.log.checkpoint_covering(index)
         proof = self.p.log.inclusion_proof(index, checkpoint=cp)
         return build_receipt(
@@ -537,4 +556,4 @@ class IntakeService:
 
 
 def blob_path(platform: Platform, sm3_hex: str) -> Path:
-    return platform.blobs.path(sm3_hex)
+    return providers.local_path(platform, sm3_hex)

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography import x509 as cx509
 
@@ -31,6 +32,10 @@ from bidkernel.timestamp.clock import TrustedClock
 from bidkernel.timestamp.serials import SqliteSerialCounter
 from bidkernel.timestamp.signers import Sm2Signer
 from bidkernel.timestamp.tsa import TimeStampAuthority
+
+if TYPE_CHECKING:
+    from bidkernel.plugins.contract import BlobStore as PluginBlobStore
+    from bidkernel.plugins.contract import TimestampSource
 
 LOG_ORIGIN = "bidkernel.local/ledger"
 TSA_POLICY = "1.2.156.112233.1.1"  # the embedded test TSA's policy OID (private arc; a deployment sets its own)
@@ -120,6 +125,9 @@ class Platform:
     revoked: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
     key_custody: KeyCustodyProvider | None = None  # sealing of keys at rest (custody.tender_keys.provider)
+    # a plugin's providers, installed by PluginHost.attach; None: the embedded defaults (bidkernel.providers)
+    timestamps: TimestampSource | None = None
+    blob_store: PluginBlobStore | None = None
 
     @classmethod
     def open(

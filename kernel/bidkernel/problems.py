@@ -56,6 +56,9 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "internal": (500, "Internal error"),
     "untrusted-time": (503, "The platform's trusted time is unavailable; nothing is accepted"),
     "unavailable": (503, "A required component is not installed or configured"),
+    "timestamp-unavailable": (503, "The timestamp provider failed; retry later"),
+    "blob-store-unavailable": (503, "The blob store provider failed; the bid was not accepted, retry later"),
+    "key-custody-unavailable": (503, "The key custody provider failed; retry later"),
 }
 
 

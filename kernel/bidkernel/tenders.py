@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import logging
 import re
 import secrets
 from typing import Any
 
 import orjson
 
+from bidkernel import providers
 from bidkernel.authn import Principal
 from bidkernel.crypto.sm3 import sm3
 from bidkernel.crypto.x509 import Certificate
@@ -39,6 +41,7 @@ from bidkernel.platform import Platform, utc_ms
 from bidkernel.problems import KernelError
 from bidkernel.store.base import TenderRow, Transaction
 
+log = logging.getLogger("bidkernel.tenders")
 CUSTODY = ("platform", "bidder", "threshold")
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _LOT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
@@ -303,10 +306,16 @@ class TenderService:
         """Seal every published tender whose deadline the trusted clock has reached (idempotent)."""
         sealed = []
         with self.p.store.reader() as r:
-            rows = [t for t in r.tenders_list() if t.state == "published" and not t.sealed]
+            rows = [t for t in r.tenders_list() if t.state == "published"]
+            # sealed, but the closing record is missing: its time stamp failed (a provider); finish it now
+            rows = [t for t in rows if not t.sealed or r.closing_get(t.id) is None]
         for row in rows:
             if self.p.clock.has_reached(row.deadline_ms / 1000):
-                self.seal(row.id)
+                try:
+                    self.seal(row.id)
+                except KernelError as exc:  # a provider failed: the others still seal; this one next time
+                    log.warning("closing record of %s: %s", row.id, exc.kind)
+                    continue
                 sealed.append(row.id)
         return sealed
 
@@ -322,6 +331,11 @@ class TenderService:
                     closing = r.closing_get(tender_id)
                     if closing is not None:
                         return dict(orjson.loads(closing))
+            if row.sealed:  # sealed in the ledger, but stamping its checkpoint failed: stamp it now
+                index, sealed_event = self._sealed_event(tender_id)
+                d = sealed_event.data
+                return self._closing(tender_id, row.deadline_ms, sealed_event.time_ms, index, list(d["live_bids"]),
+                                     dict(d["lots"]))  # fmt: skip
             lot_ids = [str(x["id"]) for x in load_doc(row)["lots"]]
             for _ in range(20):
                 with self.p.store.reader() as r:
@@ -351,23 +365,42 @@ class TenderService:
                     continue
             else:  # pragma: no cover - bids cannot keep arriving after the deadline
                 raise KernelError("internal", "could not seal the tender")
-            cp = self.p.log.checkpoint_covering(index)
-            token = self.p.tsa.stamp(cp.note.encode())
-            record: dict[str, Any] = {
-                "tender_id": tender_id,
-                "deadline_ms": row.deadline_ms,
-                "sealed_ms": now,
-                "log_index": index,
-                "count": len(live),
-                "live_bids": live,
-                "lots": by_lot,
-                "checkpoint": cp.note,
-                "timestamp_token": base64.b64encode(token).decode(),
-            }
-            with self.p.store.transaction() as tx:
-                tx.closing_put(tender_id, orjson.dumps(record))
-                tx.outbox_add("deadline.sealed", f"deadline.sealed/{tender_id}", orjson.dumps(record), now)
-            return record
+            return self._closing(tender_id, row.deadline_ms, now, index, live, by_lot)
+
+    def _closing(self, tender_id: str, deadline_ms: int, now: int, index: int, live: list[str],
+                 by_lot: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+        """Stamp the checkpoint covering the sealing leaf and store the closing record. If the timestamp
+        provider fails, the tender stays sealed (bids are refused from the deadline on, whatever the TSA
+        does) and :meth:`seal_due` retries until the record exists; no record exists without its token."""
+        cp = self.p.log.checkpoint_covering(index)
+        token = providers.stamp(self.p, cp.note.encode())
+        record: dict[str, Any] = {
+            "tender_id": tender_id,
+            "deadline_ms": deadline_ms,
+            "sealed_ms": now,
+            "log_index": index,
+            "count": len(live),
+            "live_bids": live,
+            "lots": by_lot,
+            "checkpoint": cp.note,
+            "timestamp_token": base64.b64encode(token).decode(),
+        }
+        with self.p.store.transaction() as tx:
+            tx.closing_put(tender_id, orjson.dumps(record))
+            tx.outbox_add("deadline.sealed", f"deadline.sealed/{tender_id}", orjson.dumps(record), now)
+        return record
+
+    def _sealed_event(self, tender_id: str) -> tuple[int, Event]:
+        from bidkernel.ledger.events import decode_leaf
+
+        found: tuple[int, Event] | None = None
+        for i, leaf in self.p.log.iter_leaves():  # only on the recovery path: a rare, full scan
+            ev = decode_leaf(leaf)
+            if ev.kind == "deadline.sealed" and ev.data.get("tender_id") == tender_id:
+                found = (i, ev)
+        if found is None:
+            raise KernelError("internal", "the tender is sealed but its sealing leaf is missing")
+        return found
 
     def closing(self, tender_id: str) -> dict[str, Any] | None:
         with self.p.store.reader() as r:

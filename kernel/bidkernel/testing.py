@@ -109,7 +109,10 @@ class RunningKernel:
         self.time.offset += seconds
 
     # --- tenders and bids ----------------------------------------------------------------------
-    def tender(self, agency: str = "agency-a", *, seconds: float = 600, publish: bool = True) -> dict[str, Any]:
+    def tender(
+        self, agency: str = "agency-a", *, seconds: float = 600, publish: bool = True, **rules: Any
+    ) -> dict[str, Any]:
+        """Create (and publish) a tender; ``rules`` add fields of ``POST /tenders`` (e.g. ``quorum=2``)."""
         c = self.client(agency, "agency")
         dl = self.now() + dt.timedelta(seconds=seconds)
         t = c.call(
@@ -122,6 +125,7 @@ class RunningKernel:
                 # platform custody with no agency certificate: the kernel generates the opening key at
                 # publication, so the tender really opens (bidkernel_bids_opened fires)
                 "custody": "platform",
+                **rules,
             },
         )
         if publish:
@@ -177,6 +181,22 @@ class RunningKernel:
                 if time.monotonic() > end:
                     raise
                 time.sleep(0.02)
+
+    def open(self, tender_id: str, agency: str = "agency-a", *, timeout: float = 60.0) -> dict[str, Any]:
+        """Travel to the opening time, start the real opening (platform custody opens at once) and return
+        its final status document (``state`` ``opened`` or ``failed``, the 唱标 table, the failures)."""
+        c = self.client(agency, "agency")
+        doc = c.call("GET", f"/tenders/{tender_id}")
+        self.advance(max(0.0, doc["opening_ms"] / 1000 - self.time.system()) + 1)
+        c.open_tender(tender_id)
+        end = time.monotonic() + timeout
+        while True:
+            st = dict(c.opening_status(tender_id))
+            if st["state"] in ("opened", "failed"):
+                return st
+            if time.monotonic() > end:
+                raise TimeoutError(f"the opening of {tender_id} did not finish: {st.get('provider_error')}")
+            time.sleep(0.05)
 
     # --- plugin delivery ------------------------------------------------------------------------
     def pending(self) -> int:
@@ -339,10 +359,19 @@ class PluginConformance:
         gone = k.submit("bidder-2", t["id"])
         k.withdraw("bidder-2", gone["body"]["bid_id"])
         k.close(t["id"])
+        k.open(t["id"])  # the real opening (with the plugin's providers, if it has any)
         k.deliver_all()
         assert outbox_view(k.platform, state="dead") == []
         kinds = [e["kind"] for e in outbox_view(k.platform)]
-        assert {"tender.published", "bid.received", "deadline.sealed"} <= set(kinds)
+        assert {"tender.published", "bid.received", "deadline.sealed", "opening.opened"} <= set(kinds)
+
+    def test_providers_implement_their_protocols(self) -> None:
+        """A provider hook's answer implements its protocol (else the kernel refuses to start with it)."""
+        from bidkernel.plugins.host import PluginHost
+
+        host = PluginHost(env={})
+        host.register(self.plugin, self.plugin_name)
+        host.timestamp_source(), host.key_custody(), host.blob_store(), host.notifier()  # raise PluginError if not
 
     def test_event_hooks_are_idempotent(self, bk_kernel: RunningKernel) -> None:
         """Every event delivered a second time (as after a crash): the plugin must not fail."""

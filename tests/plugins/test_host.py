@@ -64,8 +64,16 @@ def test_configure_is_historic() -> None:
 
 def test_a_plugin_provider_wins_over_the_builtin(tmp_path: Path) -> None:
     class Hsm:
+        name = "test-hsm"
+
         def __init__(self) -> None:
             self.signed: list[bytes] = []
+
+        def seal(self, label: str, secret: bytes) -> bytes:
+            raise AssertionError("no tender is published here")
+
+        def unseal(self, label: str, sealed: bytes) -> bytes:
+            raise AssertionError("no tender is opened here")
 
         def sign(self, message: bytes) -> bytes:
             self.signed.append(message)
@@ -91,8 +99,28 @@ def test_a_plugin_provider_wins_over_the_builtin(tmp_path: Path) -> None:
         }
         assert k.host.handle("hsm").sign("test", b"m").signature == b"hsm-signature"
         assert hsm.signed == [b"m"]
+        assert k.platform.key_custody is hsm  # and it, not the master key, seals the opening keys
     finally:
         k.stop()
+
+
+def test_a_provider_that_breaks_its_protocol_is_refused_not_replaced(tmp_path: Path) -> None:
+    class SignOnly:  # an HSM plugin without seal/unseal must not silently fall back to the file key
+        def sign(self, message: bytes) -> bytes:
+            return b""
+
+        def certificate_pem(self) -> bytes:
+            return b""
+
+    class Plugin:
+        @hookimpl
+        def bidkernel_key_custody(self, config: KernelConfig) -> SignOnly:
+            return SignOnly()
+
+    host = PluginHost(env={})
+    host.register(Plugin(), "half")
+    with pytest.raises(PluginError, match="does not implement KeyCustody"):
+        host.key_custody()
 
 
 def test_a_plugin_that_fails_to_import_is_listed_not_loaded(recorder_site: Path) -> None:

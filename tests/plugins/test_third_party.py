@@ -4,6 +4,7 @@ route, CLI command and ledger event type work."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from importlib import metadata
@@ -48,30 +49,15 @@ def test_deny_list_and_allow_list(recorder_site: Path) -> None:
     assert "recorder" in load_plugins(env={"BIDKERNEL_PLUGINS_ALLOW": "other,recorder"}).names()
 
 
-def _write_opening_events(k: RunningKernel, tender_id: str, opened: list[str], failed: str) -> None:
-    """The outbox rows the opening recipe writes (its issue builds the recipe; the contract is fixed here)."""
-    now = k.platform.now_ms()
-    with k.platform.store.transaction() as tx:
-        tx.outbox_add(
-            "opening.bid_failed",
-            f"opening.bid_failed/{failed}",
-            orjson.dumps(
-                {
-                    "tender_id": tender_id,
-                    "bid_id": failed,
-                    "cause": "digest-mismatch",
-                    "code": 2,
-                    "attribution": "bidder",
-                }
-            ),
-            now,
-        )
-        tx.outbox_add(
-            "opening.opened",
-            f"opening.opened/{tender_id}",
-            orjson.dumps({"tender_id": tender_id, "record_index": 7, "opened": opened, "failed": [failed]}),
-            now,
-        )
+def _corrupt_stored_envelope(k: RunningKernel, receipt: dict[str, object]) -> None:
+    """The platform's copy of one envelope of a received bid is damaged after its receipt (Art. 31:
+    that bid fails to open, attributed to the platform; the others open on)."""
+    envs = receipt["body"]["envelopes"]  # type: ignore[index]
+    blob = k.platform.blobs.path(next(e["sm3"] for e in envs if e["name"] != "summary"))
+    raw = bytearray(blob.read_bytes())
+    raw[-100] ^= 0x55
+    os.chmod(blob, 0o644)
+    blob.write_bytes(bytes(raw))
 
 
 def test_hooks_fire_in_lifecycle_order(kernel: RunningKernel) -> None:
@@ -79,14 +65,21 @@ def test_hooks_fire_in_lifecycle_order(kernel: RunningKernel) -> None:
 
     k = kernel
     assert bidkernel_recorder.CONFIGURED, "bidkernel_configure was not called"
-    t = k.tender()
+    t = k.tender(quorum=2)
     k.amend(t["id"])
     r1 = k.submit("bidder-1", t["id"])
     r2 = k.submit("bidder-1", t["id"])
     r3 = k.submit("bidder-2", t["id"])
     k.withdraw("bidder-2", r3["body"]["bid_id"])
+    r4 = k.submit("bidder-3", t["id"])
+    r5 = k.submit("bidder-4", t["id"])
+    _corrupt_stored_envelope(k, r5)
     k.close(t["id"])
-    _write_opening_events(k, t["id"], [r2["body"]["bid_id"]], r1["body"]["bid_id"])
+    # the real opening: platform custody, the kernel's native batch, one envelope corrupted
+    st = k.open(t["id"])
+    assert st["state"] == "opened"  # r2 and r4 open: quorum 2
+    assert [f["bid_id"] for f in st["failures"]] == [r5["body"]["bid_id"]]
+    assert st["failures"][0]["cause"] == "digest-mismatch"
     k.deliver_all()
 
     seen = k.client("sup", "supervisor").call("GET", "/plugins/recorder/seen")
@@ -97,17 +90,28 @@ def test_hooks_fire_in_lifecycle_order(kernel: RunningKernel) -> None:
         "bidkernel_bid_replaced",
         "bidkernel_bid_received",
         "bidkernel_bid_withdrawn",
+        "bidkernel_bid_received",
+        "bidkernel_bid_received",
         "bidkernel_deadline_sealed",
         "bidkernel_bid_failed_to_open",
         "bidkernel_bids_opened",
     ]
+    # the opening's events are the real opening's: its record in the ledger, the failed bid named
+    by_hook = {s["hook"]: s for s in seen}
+    assert by_hook["bidkernel_bid_failed_to_open"]["key"] == f"opening.bid_failed/{t['id']}/{r5['body']['bid_id']}"
+    assert by_hook["bidkernel_bids_opened"]["key"] == f"opening.opened/{t['id']}"
+    assert by_hook["bidkernel_bids_opened"]["data"]["record_index"] == st["record_index"]
+    assert sorted(by_hook["bidkernel_bids_opened"]["data"]["opened"]) == sorted(
+        [r2["body"]["bid_id"], r4["body"]["bid_id"]]
+    )
+    assert by_hook["bidkernel_bid_failed_to_open"]["data"]["attribution"] == "not-bidder"
     assert [s["key"] for s in seen][2:4] == [
         f"bid.received/{r1['body']['bid_id']}",
         f"bid.replaced/{r2['body']['bid_id']}",
     ]
     # its ledger event type is in the transparency log, once per received bid (not per delivery)
     kinds = k.ledger_kinds()
-    assert kinds.count("plugin.recorder.noted") == 2
+    assert kinds.count("plugin.recorder.noted") == 4
     assert kinds.index("plugin.recorder.noted") > kinds.index("bid.received")
 
 

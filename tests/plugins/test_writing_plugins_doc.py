@@ -35,7 +35,7 @@ def test_the_walkthrough_plugin_installs_and_passes_its_tests(tmp_path: Path) ->
         cwd=tmp_path, env=env, capture_output=True, text=True,
     )  # fmt: skip
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
-    assert re.search(r"\b7 passed\b", res.stdout), res.stdout[-2000:]
+    assert re.search(r"\b8 passed\b", res.stdout), res.stdout[-2000:]
     bk = [sys.executable, "-c", "from bidkernel.cli.main import main; main()"]
     out = subprocess.run([*bk, "sms", "--help"], env=env, capture_output=True, text=True, check=True).stdout
     assert "bidkernel-sms 0.1.0" in out and "sent" in out

@@ -314,9 +314,12 @@ async def tender_closing(req: Request, ctx: Ctx, who: Principal | None) -> Respo
     doc = await run_in_threadpool(ctx.tenders.get, tid)
     if not ctx.tenders.visible(doc, who):
         raise KernelError("not-found", "no such tender")
-    if doc["state"] == "published" and effective_state(doc, ctx.p.now_ms()) == "closed":
+    due = doc["state"] == "published" and effective_state(doc, ctx.p.now_ms()) == "closed"
+    if due:
         await run_in_threadpool(ctx.tenders.seal_due)
     closing = await run_in_threadpool(ctx.tenders.closing, tid)
+    if closing is None and due:  # sealed at the deadline, but the closing record's time stamp failed
+        raise KernelError("timestamp-unavailable", "the closing record waits for the timestamp source (retried)")
     if closing is None:
         raise KernelError("tender-state", "the tender is not sealed yet (its deadline has not passed)")
     return _json(closing)

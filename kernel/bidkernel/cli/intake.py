@@ -68,7 +68,16 @@ def serve(
             click.echo(f"plugin {info.name} ({info.distribution} {info.version})", err=True)
     for failure in plugins.failures:
         click.echo(f"plugin {failure.name} NOT LOADED: {failure.error}", err=True)
-    app = create_kernel_app(platform, plugins=plugins)
+    from bidkernel.plugins.host import PluginError
+
+    try:
+        app = create_kernel_app(platform, plugins=plugins)
+    except PluginError as exc:  # e.g. a provider that does not implement its protocol: refuse to start
+        platform.close()
+        raise click.ClickException(str(exc)) from None
+    for hook, name in sorted(plugins.provider_names().items()):
+        if name != "kernel":
+            click.echo(f"provider {hook.removeprefix('bidkernel_')}: plugin {name}", err=True)
     try:
         uvicorn.run(app, host=host, port=port, loop="uvloop", http="httptools", log_level="warning")
     finally:

@@ -38,11 +38,41 @@ SHARES = "share"  # opening_entries kind: released shares, key = custodian index
 
 
 def provider(p: Platform) -> KeyCustodyProvider:
-    """The platform's key custody provider (the master-key default unless a plugin set one)."""
+    """The platform's key custody provider (the master-key default unless a plugin's
+    ``bidkernel_key_custody`` set one), guarded: a provider that raises becomes ``key-custody-unavailable``."""
     if p.key_custody is None:
         p.key_custody = MasterKeyProvider.from_config(p.data)
-    prov: KeyCustodyProvider = p.key_custody
-    return prov
+    if isinstance(p.key_custody, MasterKeyProvider):
+        return p.key_custody
+    return _Guarded(p.key_custody)
+
+
+class _Guarded:
+    """A plugin's custody provider on the kernel's paths: its exceptions become a stable problem (the
+    detail names the exception type only), and it must answer bytes."""
+
+    def __init__(self, inner: KeyCustodyProvider) -> None:
+        self._inner = inner
+        self.name = str(getattr(inner, "name", "?"))
+
+    def _call(self, fn: Any, label: str, data: bytes) -> bytes:
+        from bidkernel.providers import failed
+
+        try:
+            out = fn(label, data)
+        except (CustodyError, KernelError):
+            raise
+        except Exception as exc:
+            raise failed("key-custody-unavailable", f"key custody ({self.name})", exc) from None
+        if not isinstance(out, bytes):
+            raise KernelError("key-custody-unavailable", f"the key custody provider {self.name} answered no bytes")
+        return out
+
+    def seal(self, label: str, secret: bytes) -> bytes:
+        return self._call(self._inner.seal, label, secret)
+
+    def unseal(self, label: str, sealed: bytes) -> bytes:
+        return self._call(self._inner.unseal, label, sealed)
 
 
 @dataclass

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from bidkernel import providers
 from bidkernel.authn import Principal
 from bidkernel.crypto import sm4
 from bidkernel.crypto.envelope import EnvelopeFormatError, NotARecipient, parse_header, read_header_from_file
@@ -135,7 +136,7 @@ class Releases:
                 raise KernelError("bad-request", f"{name}: the key is not base64") from None
             if len(ck) != sm4.KEY_SIZE:
                 raise KernelError("bad-key-release", f"{name}: an SM4 key is 16 bytes")
-            if not _key_fits(self.p.blobs.path(envs[name]["sm3"]), ck):
+            if not _key_fits(providers.local_path(self.p, envs[name]["sm3"]), ck):
                 raise KernelError("bad-key-release", f"{name}: the key does not decrypt the envelope")
             k = f"{bid.id}/{name}"
             sealed = prov.seal(_sealed_label(doc["id"], f"bidkey/{k}"), ck)
@@ -170,7 +171,7 @@ class Releases:
                 raw = base64.b64decode(str(b64), validate=True)
                 bh = parse_header(raw)
                 bh.slot_for(remedy)
-                orig = read_header_from_file(self.p.blobs.path(envs[name]["sm3"]))
+                orig = read_header_from_file(providers.local_path(self.p, envs[name]["sm3"]))
             except NotARecipient:
                 raise KernelError("bad-key-release", f"{name}: not sealed to the remedy certificate") from None
             except (ValueError, EnvelopeFormatError, CryptoError, IndexError):

@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from bidkernel import _native
+from bidkernel import _native, providers
 from bidkernel.authn import Principal
 from bidkernel.crypto import oids, sm2
 from bidkernel.crypto.envelope import (
@@ -215,8 +215,20 @@ class OpeningService:
             return st
         try:
             return self._advance(tender_id)
+        except KernelError as exc:
+            if exc.kind in providers.PROVIDER_PROBLEMS:  # retried by the tick; shown in the status meanwhile
+                self._note_provider_error(tender_id, exc)
+            raise
         finally:
             lock.release()
+
+    def _note_provider_error(self, tid: str, exc: KernelError) -> None:
+        with self.p.store.transaction() as tx:
+            cur = tx.opening_get(tid)
+            if cur is not None and orjson.loads(cur)["state"] == "opening":
+                st = orjson.loads(cur)
+                st["provider_error"] = {"type": exc.kind, "detail": exc.detail}
+                tx.opening_put(tid, "opening", orjson.dumps(st))
 
     def _advance(self, tender_id: str) -> dict[str, Any]:
         st = self.state(check_id(tender_id, "tender"))
@@ -224,6 +236,7 @@ class OpeningService:
             raise KernelError("opening-state", "the opening has not started")
         if st["state"] in FINAL:
             return st
+        st.pop("provider_error", None)  # this attempt decides afresh (the next save drops a stale one)
         doc = self._doc(tender_id)
         self.require_opening_time(doc)
         tid = doc["id"]
@@ -303,7 +316,7 @@ class OpeningService:
         heads: dict[Path, EnvelopeHeader | Exception] = {}
         reused: dict[str, dict[str, Any]] = {}
 
-        blob_path = {e["sm3"]: self.p.blobs.path(e["sm3"]) for _b, e in pending}
+        blob_path = {e["sm3"]: providers.local_path(self.p, e["sm3"]) for _b, e in pending}
 
         def prefetch(todo: list[tuple[BidRow, dict[str, Any]]]) -> None:
             """Headers read in parallel: each is one small cold read, latency-bound on a busy disk."""
@@ -498,7 +511,7 @@ class OpeningService:
         }  # fmt: skip
         msg = canonical_json(body)
         signature = sm2.sign(self.p.pki.platform.key, msg, id=sm2.DEFAULT_ID, fmt="der")
-        token = self.p.tsa.stamp(msg)
+        token = providers.stamp(self.p, msg)
         record = {
             "record": body, "record_sm3": sm3(msg).hex(), "signature": base64.b64encode(signature).decode(),
             "timestamp_token": base64.b64encode(token).decode(),
@@ -514,18 +527,20 @@ class OpeningService:
                       failures=failures, record=record)  # fmt: skip
             tx.opening_put(tid, outcome, orjson.dumps(st))
             _set_tender_state(tx, tid, outcome)
-            payload = {"tender_id": tid, "record_index": index, "opened": opened, "failed": failed_bids}
-            tx.outbox_add("opening.opened", f"opening.opened/{tid}", orjson.dumps(payload), now)
+            # the per-bid failures first, then the summary (the order docs/plugin_hooks.md documents)
             for f in failures:
                 if f["bid_id"] in failed_bids:
                     data = {"tender_id": tid, **{k: f[k] for k in ("bid_id", "cause", "code", "attribution")}}
                     tx.outbox_add("opening.bid_failed", f"opening.bid_failed/{tid}/{f['bid_id']}",
                                   orjson.dumps(data), now)  # fmt: skip
+            payload = {"tender_id": tid, "record_index": index, "opened": opened, "failed": failed_bids}
+            tx.outbox_add("opening.opened", f"opening.opened/{tid}", orjson.dumps(payload), now)
 
         try:
             self.p.log.append(event, within=within)
         except _AlreadyStarted:
             pass
+        providers.forget_local(self.p, [e["sm3"] for b in bids for e in orjson.loads(b.manifest)])
         out = self.state(tid)
         assert out is not None
         return out

@@ -118,15 +118,32 @@ class SignedCall:
 
 @runtime_checkable
 class TimestampSource(Protocol):
-    """An RFC 3161 time-stamping service: ``stamp`` returns a DER ``TimeStampToken`` over ``data``."""
+    """An RFC 3161 time-stamping service (GB/T 20520 profile): ``stamp(data)`` returns a DER
+    ``TimeStampToken`` whose messageImprint is SM3(``data``), with the TSA's certificate embedded
+    (certReq) and chaining to the platform's trust roots — receipts, the deadline-closing checkpoint
+    and opening records carry these tokens and verifiers check them offline (docs/protocol.md).
+    It raises on failure; it never returns a token over other data."""
 
     def stamp(self, data: bytes) -> bytes: ...
 
 
 @runtime_checkable
 class KeyCustody(Protocol):
-    """Holds the platform's SM2 signing key (e.g. in an HSM): signs ``message`` (SM2 with the GM/T 0009
-    default ID, DER signature) and names the certificate (PEM) that verifies it."""
+    """The HSM seam (密码机): keys at rest and the platform signature.
+
+    ``seal(label, secret)`` / ``unseal(label, sealed)`` keep the tenders' platform-custody opening keys
+    (and remedy keys, released shares and bidder content keys) sealed at rest: the bytes ``seal`` returns
+    are stored by the kernel and useless without the provider; ``unseal`` under another ``label`` must
+    fail. ``unseal`` is only called by the kernel's opening once trusted time has reached the tender's
+    opening time (the gate is kernel policy, not the provider's). ``name`` is recorded with each sealed
+    key. ``sign`` makes SM2 signatures (GM/T 0009 default ID, DER) for audited plugin signatures and
+    ``certificate_pem`` names the certificate that verifies them."""
+
+    name: str
+
+    def seal(self, label: str, secret: bytes) -> bytes: ...
+
+    def unseal(self, label: str, sealed: bytes) -> bytes: ...
 
     def sign(self, message: bytes) -> bytes: ...
 
@@ -135,15 +152,26 @@ class KeyCustody(Protocol):
 
 @runtime_checkable
 class BlobStore(Protocol):
-    """Where envelope files live, by SM3 hex name (content-addressed, immutable once stored)."""
+    """Where envelope files live, by SM3 hex name (content-addressed, immutable once stored).
+
+    ``put(sm3_hex, path)`` stores the (already hashed and fsynced) file at ``path`` and returns only once
+    the bytes are durable — the kernel issues no receipt before every ``put`` of a bid has returned and
+    its bid row committed; it is idempotent (the same name may be put twice). ``open`` returns a binary
+    file object over the stored bytes; ``exists`` says whether a name is stored; ``delete`` removes a
+    name the kernel stored for a bid whose commit then failed (never a name a committed bid references)."""
+
+    def put(self, sm3_hex: str, path: Path) -> None: ...
 
     def exists(self, sm3_hex: str) -> bool: ...
 
     def open(self, sm3_hex: str) -> Any: ...  # a binary file object
 
+    def delete(self, sm3_hex: str) -> None: ...
+
 
 @runtime_checkable
 class Notifier(Protocol):
-    """Delivers a notice (SMS, e-mail, a message bus). ``recipient`` is an organisation or address."""
+    """Delivers a notice (SMS, e-mail, a message bus). ``recipient`` is an organisation or address.
+    Called for each ``kernel.notify`` of a plugin, off the request path (plugins notify from event hooks)."""
 
     def notify(self, recipient: str, subject: str, body: str) -> None: ...

@@ -218,22 +218,45 @@ class PluginHost:
         self.platform = platform
         self.defaults.platform = platform
         self.configure()
+        self.install_providers(platform)
+
+    def install_providers(self, platform: Platform) -> None:
+        """Put a plugin's timestamp source, key custody and blob store on the kernel's own paths (intake,
+        closing, opening: :mod:`bidkernel.providers`). When the built-in ``kernel`` plugin answers, the
+        platform keeps its embedded defaults (and their batched fast paths)."""
+        from bidkernel.plugins import defaults
+
+        ts = self.timestamp_source()
+        if ts is not None and not isinstance(ts, defaults.EmbeddedTimestamps):
+            platform.timestamps = ts
+        kc = self.key_custody()
+        if kc is not None and not isinstance(kc, defaults.PlatformKeyCustody):
+            platform.key_custody = kc
+        bs = self.blob_store()
+        if bs is not None and not isinstance(bs, defaults.LocalBlobStore):
+            platform.blob_store = bs
 
     def timestamp_source(self) -> TimestampSource | None:
-        r = self.pm.hook.bidkernel_timestamp_source(config=self.config)
-        return r if isinstance(r, TimestampSource) else None
+        return cast("TimestampSource | None", self._provider("bidkernel_timestamp_source", TimestampSource))
 
     def key_custody(self) -> KeyCustody | None:
-        r = self.pm.hook.bidkernel_key_custody(config=self.config)
-        return r if isinstance(r, KeyCustody) else None
+        return cast("KeyCustody | None", self._provider("bidkernel_key_custody", KeyCustody))
 
     def blob_store(self) -> BlobStore | None:
-        r = self.pm.hook.bidkernel_blob_store(config=self.config)
-        return r if isinstance(r, BlobStore) else None
+        return cast("BlobStore | None", self._provider("bidkernel_blob_store", BlobStore))
 
     def notifier(self) -> Notifier | None:
-        r = self.pm.hook.bidkernel_notifier(config=self.config)
-        return r if isinstance(r, Notifier) else None
+        return cast("Notifier | None", self._provider("bidkernel_notifier", Notifier))
+
+    def _provider(self, hook: str, proto: Any) -> Any:
+        """The first answer of a provider hook; an answer that does not implement the protocol is an error
+        (a misconfigured HSM plugin must not silently fall back to the file key)."""
+        r = getattr(self.pm.hook, hook)(config=self.config)
+        if r is None:
+            return None
+        if not isinstance(r, proto):
+            raise PluginError(f"{hook} returned {type(r).__name__}, which does not implement {proto.__name__}")
+        return r
 
     def provider_names(self) -> dict[str, str]:
         """Which plugin answers each provider hook (for ``bidkernel plugins``)."""
