@@ -339,10 +339,12 @@ class IntakeService:
                 self.issue_receipt, kind, doc["id"], bid_id, who.fp, envelopes, received_ms, index, replaces, lot_id
             )
         except KernelError as exc:
-            if exc.kind == "timestamp-unavailable":  # committed and durable: the receipt comes when it answers
+            if exc.kind in ("timestamp-unavailable", "key-custody-unavailable"):
+                # committed and durable: the receipt comes when the provider answers again
+                what = "timestamp" if exc.kind == "timestamp-unavailable" else "key custody"
                 raise KernelError(
-                    "timestamp-unavailable",
-                    f"bid {bid_id} is committed but the timestamp provider "
+                    exc.kind,
+                    f"bid {bid_id} is committed but the {what} provider "
                     f"failed, so no receipt was issued; fetch it: GET /bids/{bid_id}/receipt",
                 ) from None
             raise
@@ -460,8 +462,6 @@ class IntakeService:
         replaces: str | None,
         lot: str,
     ) -> dict[str, Any]:
-        from bidkernel.crypto import sm2
-
         body = {
             "kind": kind,
             "tender_id": tender_id,
@@ -480,7 +480,7 @@ class IntakeService:
         # the signature and the token cover M, not the checkpoint: made first, so the checkpoint
         # fetched afterwards is more often one that already covers this entry
         msg = signed_message(body)
-        sig = sm2.sign(self.p.pki.platform.key, msg, id=sm2.DEFAULT_ID, fmt="der")
+        sig = providers.platform_sign(self.p, msg)
         token = providers.stamp(self.p, msg)
         cp = self.p.log.checkpoint_covering(index)
         proof = self.p.log.inclusion_proof(index, checkpoint=cp)

@@ -128,6 +128,7 @@ class Platform:
     # a plugin's providers, installed by PluginHost.attach; None: the embedded defaults (bidkernel.providers)
     timestamps: TimestampSource | None = None
     blob_store: PluginBlobStore | None = None
+    note_signer: SM2NoteSigner | None = None  # the log's checkpoint signer (delegated to a custody provider)
 
     @classmethod
     def open(
@@ -171,6 +172,7 @@ class Platform:
             referenced = r.blob_refs()
         blobs.sweep(referenced)
         self = cls(data, store, blobs, log, clock, tsa, pki, limits or Limits())
+        self.note_signer = signer
         return self
 
     def now_ms(self) -> int:

@@ -41,6 +41,36 @@ def failed(kind: str, what: str, exc: BaseException) -> KernelError:
     return KernelError(kind, f"the {what} provider failed ({type(exc).__name__})")
 
 
+# ------------------------------------------------------------------------------ platform signatures
+def platform_sign(p: Platform, message: bytes) -> bytes:
+    """The platform's SM2 signature over ``message`` (GB/T 32918.2 §6.1, ID 1234567812345678, DER): by the
+    installed key-custody provider (an HSM holding the platform key) or, with none, by the platform key
+    file. Receipts, ledger checkpoints and opening records are all signed here. A provider's signature is
+    verified under the platform certificate before use: a device holding another key, or returning
+    garbage, gives ``key-custody-unavailable`` rather than a receipt nobody can verify."""
+    from bidkernel.crypto import sm2
+
+    kc = p.key_custody
+    sign = getattr(kc, "sign", None) if kc is not None and hasattr(kc, "certificate_pem") else None
+    if sign is None:
+        return sm2.sign(p.pki.platform.key, message, id=sm2.DEFAULT_ID, fmt="der")
+    try:
+        sig = bytes(sign(message))
+    except KernelError:
+        raise
+    except Exception as exc:
+        raise failed("key-custody-unavailable", "key custody", exc) from None
+    try:
+        ok = sm2.verify(p.pki.platform.certificate.public_key, message, sig, id=sm2.DEFAULT_ID)
+    except Exception:
+        ok = False
+    if not ok:
+        log.warning("key custody provider returned a signature that does not verify under the platform certificate")
+        what = "the key custody provider's signature does not verify under the platform certificate"
+        raise KernelError("key-custody-unavailable", what)
+    return sig
+
+
 # --------------------------------------------------------------------------------------- time stamps
 def stamp(p: Platform, data: bytes) -> bytes:
     """An RFC 3161 token over SM3(``data``) from the installed timestamp source (default: the embedded

@@ -248,7 +248,11 @@ def start_kernel(
     if entry_points:
         host.load_entry_points(env)
     policy = delivery or DeliveryPolicy(timeout_s=5.0, max_attempts=3, backoff_base_ms=0, poll_s=0.02)
-    app = create_kernel_app(p, seal_interval_s=0.05, plugins=host, delivery=policy)
+    try:
+        app = create_kernel_app(p, seal_interval_s=0.05, plugins=host, delivery=policy)
+    except BaseException:
+        p.close()  # a plugin refused at attach (e.g. a custody provider holding another key)
+        raise
     port = free_port()
     srv = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools", log_level="warning")

@@ -63,6 +63,11 @@ def test_configure_is_historic() -> None:
 
 
 def test_a_plugin_provider_wins_over_the_builtin(tmp_path: Path) -> None:
+    from bidkernel.crypto import sm2
+    from bidkernel.platform import Pki
+
+    platform_key = Pki.load_or_create(tmp_path / "data" / "pki").platform  # imported into the device
+
     class Hsm:
         name = "test-hsm"
 
@@ -77,10 +82,10 @@ def test_a_plugin_provider_wins_over_the_builtin(tmp_path: Path) -> None:
 
         def sign(self, message: bytes) -> bytes:
             self.signed.append(message)
-            return b"hsm-signature"
+            return sm2.sign(platform_key.key, message, id=sm2.DEFAULT_ID, fmt="der")
 
         def certificate_pem(self) -> bytes:
-            return b""
+            return platform_key.certificate.to_pem()
 
     hsm = Hsm()
 
@@ -97,8 +102,8 @@ def test_a_plugin_provider_wins_over_the_builtin(tmp_path: Path) -> None:
             "bidkernel_blob_store": "kernel",
             "bidkernel_notifier": "kernel",
         }
-        assert k.host.handle("hsm").sign("test", b"m").signature == b"hsm-signature"
-        assert hsm.signed == [b"m"]
+        sig = k.host.handle("hsm").sign("test", b"m").signature
+        assert b"m" in hsm.signed and sm2.verify(platform_key.certificate.public_key, b"m", sig)
         assert k.platform.key_custody is hsm  # and it, not the master key, seals the opening keys
     finally:
         k.stop()

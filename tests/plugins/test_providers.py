@@ -32,7 +32,9 @@ from bidkernel.crypto.ca import Issued, TestCA
 from bidkernel.crypto.x509 import KeyUsage
 from bidkernel.hookspecs import hookimpl
 from bidkernel.ledger.events import canonical_json
+from bidkernel.platform import Pki
 from bidkernel.plugins import KernelConfig, OutboxEvent, PluginKernel
+from bidkernel.plugins.host import PluginError
 from bidkernel.receipt import signed_message, verify_receipt
 from bidkernel.testing import RunningKernel, ShiftableTime, start_kernel
 from bidkernel.timestamp.asn1 import ID_KP_TIMESTAMPING
@@ -142,8 +144,10 @@ class HsmLike:
 
 @pytest.fixture
 def hsm_kernel(tmp_path: Path) -> Iterator[tuple[RunningKernel, HsmLike]]:
-    ca = TestCA.create("CN=HSM vendor CA,O=test")
-    hsm = HsmLike(tmp_path / "hsm", ca.issue("CN=platform key in the HSM,O=test"))
+    # the platform key imported into the device before the kernel starts (a custody provider signs as
+    # the platform: the kernel refuses one holding another key)
+    platform_key = Pki.load_or_create(tmp_path / "data" / "pki").platform
+    hsm = HsmLike(tmp_path / "hsm", platform_key)
     k = start_kernel(tmp_path, plugins=[("hsm", Provides(custody=hsm))])
     try:
         yield k, hsm
@@ -157,7 +161,8 @@ def test_hsm_custody_seals_at_publication_and_unseals_only_at_the_opening(
     k, hsm = hsm_kernel
     opening = (k.now().timestamp() + 1200) * 1000
     t = k.tender(quorum=2, opening=_iso(opening))
-    assert hsm.calls == Counter(seal=1)  # the tender's opening key, sealed by the HSM at publication
+    # the tender's opening key, sealed by the HSM at publication (and the checkpoint signed by it)
+    assert (hsm.calls["seal"], hsm.calls["unseal"]) == (1, 0)
     with k.platform.store.reader() as r:
         entry = orjson.loads(r.opening_entry_get(t["id"], "custody", "platform-key") or b"{}")
     assert entry["provider"] == "hsm-like/test"
@@ -179,6 +184,56 @@ def test_hsm_custody_seals_at_publication_and_unseals_only_at_the_opening(
     signed = k.host.handle("hsm").sign("test", b"message")
     assert sm2.verify(hsm._signer.certificate.public_key, b"message", signed.signature, id=sm2.DEFAULT_ID,
                       fmt="der")  # fmt: skip
+
+
+def test_the_hsm_signs_receipts_checkpoints_and_opening_records(
+    hsm_kernel: tuple[RunningKernel, HsmLike],
+) -> None:
+    k, hsm = hsm_kernel
+    t = k.tender(quorum=1, opening=_iso((k.now().timestamp() + 1200) * 1000))
+    before = hsm.calls["sign"]
+    receipt = k.submit("bidder-1", t["id"])
+    # the receipt's signature and the checkpoint committed with it: both by the device
+    assert hsm.calls["sign"] >= before + 2
+    verify_receipt(receipt, roots=[k.platform.pki.ca.root.certificate])
+    k.close(t["id"])
+    k.advance(max(0.0, t["opening_ms"] / 1000 - k.time.system()) + 1)
+    before = hsm.calls["sign"]
+    st = k.open(t["id"])
+    assert st["state"] == "opened" and hsm.calls["sign"] > before  # the opening record
+    rec = st["record"]
+    assert sm2.verify(k.platform.pki.platform.certificate.public_key, canonical_json(rec["record"]),
+                      base64.b64decode(rec["signature"]), id=sm2.DEFAULT_ID, fmt="der")  # fmt: skip
+    # a device that signs with another key: refused, never handed out as a receipt
+    stranger = TestCA.create("CN=other,O=test").issue("CN=stray key,O=test")
+    platform_signer = hsm._signer
+    hsm._signer = stranger
+    hsm._signer = platform_signer
+    t2 = k.tender(quorum=1)
+    hsm._signer = stranger
+    with pytest.raises(ApiError) as e:
+        k.submit("bidder-2", t2["id"])
+    # the bid is durable (its ledger entry committed; a checkpoint covering it comes once a signature
+    # verifies), but no receipt went out with a signature nobody can verify
+    detail = _problem(e, 503, "key-custody-unavailable")["detail"]
+    bid_id = detail.split()[1]
+    assert "is committed" in detail and f"GET /bids/{bid_id}/receipt" in detail
+    assert _ledger_count(k, "bid.received", t2["id"]) == 1
+    bidder = k.client("bidder-2")
+    with pytest.raises(ApiError) as e:
+        bidder.call("GET", f"/bids/{bid_id}/receipt")
+    _problem(e, 503, "key-custody-unavailable")
+    hsm._signer = platform_signer  # the device holds the platform key again: the receipt is issued
+    late = bidder.call("GET", f"/bids/{bid_id}/receipt")
+    assert late["body"]["bid_id"] == bid_id
+    verify_receipt(late, roots=[k.platform.pki.ca.root.certificate])
+
+
+def test_a_custody_provider_holding_another_key_stops_start_up(tmp_path: Path) -> None:
+    ca = TestCA.create("CN=HSM vendor CA,O=test")
+    hsm = HsmLike(tmp_path / "hsm", ca.issue("CN=not the platform key,O=test"))
+    with pytest.raises(PluginError, match="not the platform certificate"):
+        start_kernel(tmp_path, plugins=[("hsm", Provides(custody=hsm))])
 
 
 def test_a_failing_hsm_refuses_publication_cleanly_and_the_opening_waits_for_it(

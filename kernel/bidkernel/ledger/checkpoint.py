@@ -28,7 +28,7 @@ import base64
 import binascii
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -222,6 +222,12 @@ class SM2NoteSigner:
             raise NoteError("bad_key", "not an SM2 private key")
         self._priv = private_key
         self._verifier = SM2NoteVerifier(name, private_key.public_key())
+        self._sign_with: Callable[[bytes], bytes] | None = None
+
+    def delegate(self, sign: Callable[[bytes], bytes]) -> None:
+        """Sign from now on with ``sign`` (e.g. an HSM holding the same key: the key ID, hence every
+        verifier, stays the same). The caller guarantees the key is the same one."""
+        self._sign_with = sign
 
     @classmethod
     def generate(cls, name: str) -> SM2NoteSigner:
@@ -240,6 +246,8 @@ class SM2NoteSigner:
     def sign(self, msg: bytes) -> bytes:
         from bidkernel.crypto import sm2
 
+        if self._sign_with is not None:
+            return self._sign_with(msg)
         return sm2.sign(self._priv, msg, id=sm2.DEFAULT_ID, fmt="der")
 
     def verifier(self) -> SM2NoteVerifier:

@@ -510,7 +510,7 @@ class OpeningService:
             "opened": opened, "failed": failed_bids, "table": table, "failures": failures, "custody": custody,
         }  # fmt: skip
         msg = canonical_json(body)
-        signature = sm2.sign(self.p.pki.platform.key, msg, id=sm2.DEFAULT_ID, fmt="der")
+        signature = providers.platform_sign(self.p, msg)
         token = providers.stamp(self.p, msg)
         record = {
             "record": body, "record_sm3": sm3(msg).hex(), "signature": base64.b64encode(signature).decode(),

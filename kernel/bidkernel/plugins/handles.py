@@ -142,7 +142,10 @@ class PluginKernel:
         index = self._p.log.append(
             Event(f"plugin.{self.name}.signed", self._p.now_ms(), {"purpose": purpose, "message_sm3": digest})
         )
-        return SignedCall(custody.sign(message), index)
+        from bidkernel import providers
+
+        # the installed custody signs (verified under the platform certificate); the file key otherwise
+        return SignedCall(providers.platform_sign(self._p, message), index)
 
     def timestamp(self, data: bytes) -> bytes:
         """An RFC 3161 token over ``data`` from the configured timestamp source."""

@@ -231,10 +231,33 @@ class PluginHost:
             platform.timestamps = ts
         kc = self.key_custody()
         if kc is not None and not isinstance(kc, defaults.PlatformKeyCustody):
+            self._check_platform_key(platform, kc)
             platform.key_custody = kc
+            # receipts, opening records (providers.platform_sign) and checkpoints are signed by the device
+            if platform.note_signer is not None:
+                from bidkernel import providers
+
+                platform.note_signer.delegate(lambda msg: providers.platform_sign(platform, msg))
         bs = self.blob_store()
         if bs is not None and not isinstance(bs, defaults.LocalBlobStore):
             platform.blob_store = bs
+
+    @staticmethod
+    def _check_platform_key(platform: Platform, kc: KeyCustody) -> None:
+        """A custody provider signs as the platform: it must hold the platform certificate's key, or every
+        receipt, checkpoint and opening record it signs would be unverifiable against the published
+        certificate (and the log's earlier checkpoints against the new key)."""
+        from bidkernel.crypto.x509 import Certificate
+
+        try:
+            theirs = Certificate.from_pem(bytes(kc.certificate_pem())).public_key
+        except Exception as exc:
+            raise PluginError(f"bidkernel_key_custody: certificate_pem() failed ({type(exc).__name__})") from None
+        if bytes(theirs) != bytes(platform.pki.platform.certificate.public_key):
+            raise PluginError(
+                "bidkernel_key_custody: the provider's certificate is not the platform certificate; import the "
+                "platform key into the device (or publish its certificate as the platform's) before using it"
+            )
 
     def timestamp_source(self) -> TimestampSource | None:
         return cast("TimestampSource | None", self._provider("bidkernel_timestamp_source", TimestampSource))
