@@ -30,13 +30,20 @@
 //! points of the two classes (public data: a difference there is not a leak of d, but it shows
 //! up in `keyload`).
 //!
-//! Arguments: operation (`decrypt` | `sign` | `keyload`), number of measurements, fixed key (`six`: d = 6,
-//! whose odd form n - 6 takes the doubling branch of the last addition; `one`: d = 1;
-//! `random`: one random key).
+//! `invert`, `frombytes` and `zhash` time single steps of `keyload` ((d+1)^-1 by the crate, the
+//! scalar decoding, Z_A over the public point).
+//!
+//! Arguments: operation (`decrypt` | `sign` | `keyload` | `parsepub` | `invert` | `frombytes` |
+//! `zhash`), number of measurements, fixed key (`six`: d = 6, whose odd form n - 6 takes the
+//! doubling branch of the last addition; `one`: d = 1; `random`: one random key; `control`: one
+//! random key in *both* classes, an A/A test that shows the harness's own floor: any |t| it
+//! reports is an artefact, since the two classes then differ only in where their entries live).
 
 use bidkernel_native::gm_sm2::dsa;
 use bidkernel_native::gm_sm2::keys::{parse_point, PrivateKey};
 use bidkernel_native::gm_sm2::pke::{self, CipherFormat};
+use sm2::elliptic_curve::ff::PrimeField;
+use sm2::Scalar;
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -66,19 +73,28 @@ fn main() {
     let n: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let fixed_kind = args.get(3).map(String::as_str).unwrap_or("six").to_owned();
     assert!(
-        ["decrypt", "sign", "keyload", "parsepub"].contains(&op.as_str()),
-        "operation: decrypt | sign | keyload | parsepub"
+        [
+            "decrypt",
+            "sign",
+            "keyload",
+            "parsepub",
+            "invert",
+            "zhash",
+            "frombytes"
+        ]
+        .contains(&op.as_str()),
+        "operation: decrypt | sign | keyload | parsepub | invert | zhash | frombytes"
     );
 
     let mut fixed_bytes = [0u8; 32];
     match fixed_kind.as_str() {
         "six" => fixed_bytes[31] = 6,
         "one" => fixed_bytes[31] = 1,
-        "random" => {
+        "random" | "control" => {
             let k = PrivateKey::generate().expect("rng");
             fixed_bytes.copy_from_slice(&k.to_sec1_der().expect("der")[7..39]);
         }
-        other => panic!("fixed key: six | one | random, not {other}"),
+        other => panic!("fixed key: six | one | random | control, not {other}"),
     }
     let entry = |key: PrivateKey| {
         let ct = pke::encrypt(key.public(), MSG, CipherFormat::C1C3C2).expect("encrypt");
@@ -95,7 +111,12 @@ fn main() {
     let mut scalars: [Vec<[u8; 32]>; 2] = [Vec::new(), Vec::new()];
     for _ in 0..POOL {
         pools[0].push(entry(PrivateKey::from_bytes(&fixed_bytes).expect("key")));
-        pools[1].push(entry(PrivateKey::generate().expect("rng")));
+        // `control`: class 1 holds the same fixed key too (an A/A test of the harness itself).
+        pools[1].push(entry(if fixed_kind == "control" {
+            PrivateKey::from_bytes(&fixed_bytes).expect("key")
+        } else {
+            PrivateKey::generate().expect("rng")
+        }));
         scalars[0].push(fixed_bytes);
         scalars[1].push(scalar_of(&pools[1].last().expect("entry").0));
     }
@@ -111,17 +132,33 @@ fn main() {
         black_box(dsa::sign(k, MSG, dsa::DEFAULT_ID).expect("signs"));
     }
 
+    let mut scalar_in = [0u8; 32];
     let mut times = vec![0f64; n];
     for i in 0..n {
         let class = classes[i] & 1;
         let idx = (usize::from(picks[2 * i]) << 8 | usize::from(picks[2 * i + 1])) % POOL;
         let (key, ct) = (&pools[class as usize][idx].0, &pools[class as usize][idx].1);
-        let sc = &scalars[class as usize][idx];
+        // The scalar is copied to one fixed buffer before timing, so both classes read it from
+        // the same address: read in place from the class's own array, the timing depended on the
+        // address (an A/A test with the same key in both classes, `control`, gave |t| = 8.9, and
+        // 38-45 when the classes alternated within one array).
+        scalar_in.copy_from_slice(&scalars[class as usize][idx]);
+        let sc = black_box(&scalar_in);
         let t0 = Instant::now();
         if op == "decrypt" {
             black_box(pke::decrypt(black_box(key), black_box(ct), CipherFormat::C1C3C2).ok());
         } else if op == "keyload" {
             black_box(PrivateKey::from_bytes(black_box(sc)).ok());
+        } else if op == "invert" {
+            // (d + 1)^-1 by the crate, as PrivateKey::from_scalar does.
+            let d = Option::<Scalar>::from(Scalar::from_repr((*black_box(sc)).into())).expect("d");
+            black_box(Option::<Scalar>::from((d + Scalar::ONE).invert()));
+        } else if op == "frombytes" {
+            black_box(Option::<Scalar>::from(Scalar::from_repr(
+                (*black_box(sc)).into(),
+            )));
+        } else if op == "zhash" {
+            black_box(dsa::compute_z_bytes(black_box(key.public_bytes()), dsa::DEFAULT_ID).ok());
         } else if op == "parsepub" {
             black_box(parse_point(black_box(key.public_bytes())).ok());
         } else {

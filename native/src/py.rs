@@ -365,9 +365,11 @@ type BatchTuple<'py> = (
 /// out_path|None, expect_sm3|None). One call, GIL released once, rayon across cores. Result per item: plaintext
 /// bytes, bytes written (int) when out_path is set, or an exception instance.
 #[pyfunction]
-fn sm4_decrypt_batch<'py>(py: Python<'py>, items: Vec<BatchTuple<'py>>) -> Vec<Py<PyAny>> {
-    let mut results: Vec<Option<Result<crate::sm4::Output, Sm4Error>>> =
-        Vec::with_capacity(items.len());
+fn sm4_decrypt_batch<'py>(
+    py: Python<'py>,
+    items: Vec<BatchTuple<'py>>,
+) -> PyResult<Vec<Py<PyAny>>> {
+    let mut objs: Vec<Option<Py<PyAny>>> = Vec::with_capacity(items.len());
     let mut good = Vec::with_capacity(items.len());
     let mut slots = Vec::with_capacity(items.len());
     for (key, mode, iv, aad, tag, data, in_path, out_path, expect_sm3) in &items {
@@ -378,8 +380,8 @@ fn sm4_decrypt_batch<'py>(py: Python<'py>, items: Vec<BatchTuple<'py>>) -> Vec<P
         };
         match (Sm4Mode::parse(mode), input) {
             (Ok(mode), Ok(input)) => {
-                slots.push(results.len());
-                results.push(None);
+                slots.push(objs.len());
+                objs.push(None);
                 good.push(crate::sm4::BatchItem {
                     key: key.as_bytes(),
                     mode,
@@ -391,23 +393,84 @@ fn sm4_decrypt_batch<'py>(py: Python<'py>, items: Vec<BatchTuple<'py>>) -> Vec<P
                     expect_sm3: expect_sm3.as_ref().map(|d| d.as_bytes()),
                 });
             }
-            (Err(e), _) | (_, Err(e)) => results.push(Some(Err(e))),
+            (Err(e), _) | (_, Err(e)) => objs.push(Some(sm4_err(py, e).into_value(py).into_any())),
         }
     }
-    let done = py.detach(|| crate::sm4::decrypt_batch(&good));
-    for (slot, r) in slots.into_iter().zip(done) {
-        results[slot] = Some(r);
+    // In-memory items decrypt straight into `bytes` objects allocated here (uninitialised, pages
+    // not yet touched): the worker threads write each plaintext once, and nothing is copied again
+    // under the GIL afterwards (a `Vec` per item plus a copy into `bytes` kept the batch at one
+    // core's speed: page faults and the serial copy; docs/performance.md, batch scaling).
+    let mut outs: Vec<Option<Bound<'py, PyBytes>>> = Vec::with_capacity(good.len());
+    let mut bufs: Vec<Option<&mut [u8]>> = Vec::with_capacity(good.len());
+    for it in &good {
+        let cap = match (&it.input, &it.output) {
+            (crate::sm4::Input::Data(d), None) => {
+                crate::sm4::plaintext_capacity(it.mode, it.tag, d)
+            }
+            _ => None,
+        };
+        match cap.map(|n| uninit_bytes(py, n)).transpose()? {
+            Some((b, buf)) => {
+                outs.push(Some(b));
+                bufs.push(Some(buf));
+            }
+            None => {
+                outs.push(None);
+                bufs.push(None);
+            }
+        }
     }
-    results
-        .into_iter()
-        .map(|r| match r.expect("every slot filled") {
-            Ok(crate::sm4::Output::Data(d)) => PyBytes::new(py, &d).into_any().unbind(),
-            Ok(crate::sm4::Output::Written(n)) => {
+    let done = py.detach(|| crate::sm4::decrypt_batch_into(&good, bufs));
+    for ((slot, r), out) in slots.into_iter().zip(done).zip(outs) {
+        objs[slot] = Some(match r {
+            Ok(crate::sm4::BatchResult::InBuffer(n)) => {
+                let b = out.expect("a buffer was given");
+                if n == b.as_bytes().len() {
+                    b.into_any().unbind()
+                } else {
+                    // CBC without its padding: the (at most 16 bytes) shorter copy.
+                    PyBytes::new(py, &b.as_bytes()[..n]).into_any().unbind()
+                }
+            }
+            Ok(crate::sm4::BatchResult::Output(crate::sm4::Output::Data(d))) => {
+                PyBytes::new(py, &d).into_any().unbind()
+            }
+            Ok(crate::sm4::BatchResult::Output(crate::sm4::Output::Written(n))) => {
                 n.into_pyobject(py).expect("int").into_any().unbind()
             }
             Err(e) => sm4_err(py, e).into_value(py).into_any(),
-        })
-        .collect()
+        });
+    }
+    Ok(objs
+        .into_iter()
+        .map(|o| o.expect("every slot filled"))
+        .collect())
+}
+
+/// A new `bytes` object of `len` bytes whose contents are not initialised yet, and its buffer.
+///
+/// The buffer is only valid while the object lives and nobody else holds it: the caller fills it
+/// before handing the object out (a `bytes` is immutable once shared).
+fn uninit_bytes<'py>(
+    py: Python<'py>,
+    len: usize,
+) -> PyResult<(Bound<'py, PyBytes>, &'py mut [u8])> {
+    // SAFETY: PyBytes_FromStringAndSize(NULL, n) returns a new reference to a fresh object with
+    // room for n bytes, or NULL with MemoryError set (returned as the error); its buffer stays at a fixed address for the object's life, which the
+    // returned `Bound` keeps. For len == 0 CPython may return the shared empty object: the slice
+    // is then empty and never written.
+    unsafe {
+        let obj =
+            pyo3::ffi::PyBytes_FromStringAndSize(std::ptr::null(), len as pyo3::ffi::Py_ssize_t);
+        let b = Bound::from_owned_ptr_or_err(py, obj)?.cast_into_unchecked::<PyBytes>();
+        let ptr = pyo3::ffi::PyBytes_AsString(b.as_ptr()) as *mut u8;
+        let buf = if len == 0 {
+            &mut []
+        } else {
+            std::slice::from_raw_parts_mut(ptr, len)
+        };
+        Ok((b, buf))
+    }
 }
 
 fn finished() -> PyErr {

@@ -418,6 +418,33 @@ def test_batch_with_bad_items_in_the_middle(tmp_path: Path) -> None:
     assert sm4.decrypt_batch([]) == []
 
 
+def test_batch_in_memory_items_at_edge_lengths() -> None:
+    """In-memory items are decrypted straight into new ``bytes`` objects: empty plaintexts, CBC's
+    padding (a shorter result), GCM tags apart or appended, and too-short GCM data."""
+    rng = random.Random(5)
+    items: list[sm4.DecryptItem] = []
+    expected: list[Any] = []
+    for n in (0, 1, 15, 16, 17, 4096, 100_003):
+        data = rng.randbytes(n)
+        iv16, iv12 = rng.randbytes(16), rng.randbytes(12)
+        items.append(sm4.DecryptItem(key=KEY, mode="cbc", iv=iv16, data=sm4.cbc_encrypt(KEY, iv16, data)))
+        items.append(sm4.DecryptItem(key=KEY, mode="ctr", iv=iv16, data=sm4.ctr_encrypt(KEY, iv16, data)))
+        c, t = sm4.gcm_encrypt(KEY, iv12, data, aad=b"h")
+        items.append(sm4.DecryptItem(key=KEY, mode="gcm", iv=iv12, data=c + t, aad=b"h"))
+        items.append(sm4.DecryptItem(key=KEY, mode="gcm", iv=iv12, data=c, tag=t, aad=b"h"))
+        expected += [data] * 4
+    items.append(sm4.DecryptItem(key=KEY, mode="gcm", iv=bytes(12), data=bytes(15)))  # shorter than a tag
+    expected.append(InvalidTag)
+    items.append(sm4.DecryptItem(key=KEY, mode="cbc", iv=bytes(16), data=bytes(16)))  # bad padding
+    expected.append(InvalidPadding)
+    res = sm4.decrypt_batch(items)
+    for i, (r, want) in enumerate(zip(res, expected, strict=True)):
+        if isinstance(want, type):
+            assert isinstance(r, want), (i, r)
+        else:
+            assert type(r) is bytes and r == want, i
+
+
 def test_batch_rechecks_the_ciphertext_digest(tmp_path: Path) -> None:
     from bidkernel.crypto.errors import DecryptionError
     from bidkernel.crypto.sm3 import sm3
