@@ -97,3 +97,30 @@ def test_threshold_custody_gives_nothing_to_a_forged_clock(hall: Hall) -> None:
     assert hall.plaintext_bytes() == 0
     with pytest.raises(KernelError, match="too-early"):
         read_plaintext(p2, t["id"], bids[0], "summary")
+
+
+def test_platform_custody_gives_nothing_to_a_fresh_forged_clock(hall: Hall) -> None:
+    """A Platform built afresh around a clock forged two days ahead (no earlier reading to step from) passes
+    the clock gate — but the platform-held key is unsealed only on a time the timestamp authority attests,
+    and the configured TSA (here the running kernel's) says it is too early: nothing decrypts."""
+    deadline = hall.k.now() + dt.timedelta(seconds=60)
+    t = hall.tender(seconds=60, opening_certificates=[], opening=(deadline + dt.timedelta(seconds=60)).isoformat())
+    bids = [hall.submit(n, t, price=i)[0] for i, n in enumerate("ABC")]
+    hall.after_deadline(t)  # sealed at the deadline; the opening is a minute later
+    forged = TrustedClock(system=lambda: time.time() + hall.k.time.offset + 86400 * 2)
+    p2 = Platform(hall.k.platform.data, hall.k.platform.store, hall.k.platform.blobs, hall.k.platform.log,
+                  forged, hall.k.platform.tsa, hall.k.platform.pki, hall.k.platform.limits)  # fmt: skip
+    svc = OpeningService(p2)
+    svc.require_opening_time(svc._doc(t["id"]))  # the forged clock alone would let it through
+    svc.start(_agency(hall), t["id"])
+    with pytest.raises(KernelError, match=r"timestamp authority's time .* is before the opening"):
+        svc.advance(t["id"])
+    st = svc.state(t["id"])
+    assert st is not None and st["summary_ms"] is None and st["table"] == []
+    assert hall.plaintext_bytes() == 0
+    with pytest.raises(KernelError, match="too-early"):
+        read_plaintext(p2, t["id"], bids[0], "summary")
+    # at the real opening time the kernel's own service opens the tender normally
+    hall.advance_to(t["opening_ms"])
+    st = OpeningService(hall.k.platform).advance(t["id"])
+    assert st["state"] == "opened" and hall.plaintext_bytes() > 0

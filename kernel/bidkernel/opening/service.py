@@ -129,6 +129,27 @@ class OpeningService:
         if not self.p.clock.has_reached(doc["opening_ms"] / 1000):
             raise KernelError("too-early", f"the opening is at {utc_ms(doc['opening_ms'])} (trusted time)")
 
+    def require_attested_time(self, doc: dict[str, Any]) -> None:
+        """Before a key the platform holds is unsealed: the time gate again, on a time the timestamp
+        authority attests (RFC 3161 §2.4.2 genTime of a token over a fresh nonce) rather than on this
+        process's clock alone. A library caller that builds a Platform around a forged clock still meets
+        the configured TSA (an external one, or the running kernel's) and gets ``too-early``. It cannot
+        stop someone who controls both the clock and an embedded TSA's key: threshold custody or an HSM
+        provider is what protects against that (docs/protocol.md "Opening")."""
+        import secrets
+
+        from bidkernel.timestamp.verify import describe_token
+
+        nonce = b"bidkernel/opening-gate/" + doc["id"].encode() + b"/" + secrets.token_bytes(16)
+        token = providers.stamp(self.p, nonce)  # the provider's imprint is checked there
+        gen = describe_token(token).gen_time
+        if gen.timestamp() * 1000 < doc["opening_ms"]:
+            raise KernelError(
+                "too-early",
+                f"the timestamp authority's time {gen.isoformat()} is before the opening at "
+                f"{utc_ms(doc['opening_ms'])}: no key is unsealed",
+            )
+
     def state(self, tender_id: str) -> dict[str, Any] | None:
         with self.p.store.reader() as r:
             raw = r.opening_get(tender_id)
@@ -294,6 +315,7 @@ class OpeningService:
         if cert is None:
             raise KernelError("custody-unavailable", "the tender's kernel-held certificate is missing")
         if doc["custody"] == "platform":
+            self.require_attested_time(doc)
             return tender_keys.sealed_platform_key(self.p, tid), cert
         key = tender_keys.threshold_key(self.p, tid)
         return None if key is None else (key, cert)
@@ -400,6 +422,7 @@ class OpeningService:
                 jobs.append(Job(b, e["name"], e["sm3"], h[0], h[1], ck, "bidder-key"))
                 continue
             if remedy is None:
+                self.require_attested_time(doc)
                 remedy = (tender_keys.sealed_platform_key(self.p, tid, "remedy-key"), _cert(doc["remedy_certificate"]))
             try:
                 bh = parse_header(base64.b64decode(backups[k]["header"]))
