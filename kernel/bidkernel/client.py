@@ -216,11 +216,16 @@ class KernelClient:
         out: dict[str, Any] = self.call("POST", f"/tenders/{tender_id}/custody/releases", {"share": f"{share:064x}"})
         return out
 
-    def release_bid_keys(self, bid_id: str, keys: dict[str, bytes]) -> dict[str, Any]:
-        """Bidder custody: release the bid's content keys (envelope name -> 16-byte SM4 key)."""
+    def release_bid_keys(
+        self, bid_id: str, keys: dict[str, bytes], proofs: dict[str, bytes] | None = None
+    ) -> dict[str, Any]:
+        """Bidder custody: release the bid's content keys (envelope name -> 16-byte SM4 key), each with
+        its proof (envelope name -> the 64-byte SM2 shared point of the wrapped key) when given."""
         import base64
 
-        body = {"keys": {n: base64.b64encode(k).decode() for n, k in keys.items()}}
+        body: dict[str, Any] = {"keys": {n: base64.b64encode(k).decode() for n, k in keys.items()}}
+        if proofs:
+            body["proofs"] = {n: base64.b64encode(p).decode() for n, p in proofs.items()}
         out: dict[str, Any] = self.call("POST", f"/bids/{bid_id}/key", body)
         return out
 

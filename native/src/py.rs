@@ -892,6 +892,33 @@ mod sm2_glue {
         Ok(PyBytes::new(py, &pt))
     }
 
+    /// Decrypt and return (plaintext, x2 || y2): the decryption proof of this one ciphertext.
+    #[pyfunction]
+    pub fn sm2_decrypt_with_point<'py>(
+        py: Python<'py>,
+        key: &Sm2PrivateKey,
+        ciphertext: &[u8],
+        fmt: &str,
+    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        let f = ct_fmt(fmt)?;
+        let (pt, point) = py
+            .detach(|| pke::decrypt_with_point(&key.inner, ciphertext, f))
+            .map_err(err)?;
+        Ok((PyBytes::new(py, &pt), PyBytes::new(py, point.as_slice())))
+    }
+
+    /// Does the point x2 || y2 open the ciphertext to `plaintext`? (No key needed.)
+    #[pyfunction]
+    pub fn sm2_check_plaintext(
+        ciphertext: &[u8],
+        fmt: &str,
+        plaintext: &[u8],
+        point: &[u8],
+    ) -> PyResult<bool> {
+        let f = ct_fmt(fmt)?;
+        pke::check_plaintext(ciphertext, f, plaintext, point).map_err(err)
+    }
+
     /// Re-encode a ciphertext (C1 checked on the curve) without decrypting.
     #[pyfunction]
     pub fn sm2_convert_ciphertext<'py>(
@@ -966,6 +993,8 @@ fn register_sm2(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sm2_verify_digest, m)?)?;
     m.add_function(wrap_pyfunction!(sm2_encrypt, m)?)?;
     m.add_function(wrap_pyfunction!(sm2_decrypt, m)?)?;
+    m.add_function(wrap_pyfunction!(sm2_decrypt_with_point, m)?)?;
+    m.add_function(wrap_pyfunction!(sm2_check_plaintext, m)?)?;
     m.add_function(wrap_pyfunction!(sm2_convert_ciphertext, m)?)?;
     m.add_function(wrap_pyfunction!(sm2_verify_many, m)?)?;
     m.add_function(wrap_pyfunction!(sm2_decrypt_many, m)?)?;

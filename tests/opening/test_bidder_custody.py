@@ -100,6 +100,9 @@ def test_bidder_custody_window_backup_and_evidence(hall: Hall) -> None:
     custody = st["record"]["record"]["custody"]
     assert custody["backups"] == [f"{bid['C']}/doc0", f"{bid['C']}/summary"]
     assert f"{bid['A']}/doc0" in custody["bidder_key_releases"]
+    # A released through the CLI (with proofs), D through the library call without them
+    assert custody["bidder_key_checks"][f"{bid['A']}/doc0"] == "sm2-point"
+    assert custody["bidder_key_checks"][f"{bid['D']}/doc0"] == "padding"
     assert orjson.loads(hall.k.client("agency-a").raw("GET", f"/bids/{bid['C']}/plaintext/summary")[2])["price"] == 3
 
 
@@ -115,3 +118,39 @@ def test_revoked_bidder_certificate_is_the_cause(hall: Hall) -> None:
     causes = {f["bid_id"]: f["cause"] for f in st["failures"]}
     assert causes == {a: "not-decrypted-in-window", b: "bidder-certificate-revoked"}
     assert st["state"] == "failed"  # no bid opened: below the quorum of 1
+
+
+def test_a_key_release_with_its_sm2_proof_is_checked_soundly(hall: Hall) -> None:
+    """The padding check passes a wrong key about once in 256; with the proof (the SM2 shared point of the
+    wrapped key) a wrong key is refused even when its padding happens to be valid."""
+    from bidkernel.crypto.envelope import unwrap_content_key_with_proof
+    from bidkernel.opening.releases import _key_fits
+
+    t = hall.tender("bidder", seconds=60, decryption_window_s=120)
+    bid, pkg = hall.submit("A", t, price=1, size=5_000, own=True)
+    i = hall.k.ids["A"]
+    proven = {e["name"]: unwrap_content_key_with_proof(read_header_from_file(pkg.dir / f"{e['name']}.env"), i.key,
+                                                        i.certificate) for e in pkg.manifest["envelopes"]}  # fmt: skip
+    keys = {n: kp[0] for n, kp in proven.items()}
+    proofs = {n: kp[1] for n, kp in proven.items()}
+    # a wrong key whose last block decrypts to valid padding: the weak check alone would take it
+    env = pkg.dir / "doc0.env"
+    wrong = next(k for k in iter(lambda: os.urandom(16), None) if k != keys["doc0"] and _key_fits(env, k))
+    hall.after_deadline(t)
+    hall.agency().open_tender(t["id"])
+    bidder = hall.bidder("A")
+    for bad_keys, bad_proofs in (
+        ({**keys, "doc0": wrong}, proofs),  # the wrong key with the real proof
+        (keys, {**proofs, "doc0": bytes(64)}),  # the right key with a made-up proof
+        (keys, {**proofs, "doc0": proofs["summary"]}),  # another envelope's proof
+    ):
+        with pytest.raises(ApiError) as e:
+            bidder.release_bid_keys(bid, bad_keys, bad_proofs)
+        assert e.value.kind == "bad-key-release" and "proof" in str(e.value)
+    with hall.k.platform.store.reader() as r:  # nothing kept from the refused releases
+        assert r.opening_entry_get(t["id"], "bidkey", f"{bid}/summary") is None
+    out = bidder.release_bid_keys(bid, keys, proofs)
+    assert out["checks"] == {"doc0": "sm2-point", "summary": "sm2-point"}
+    st = hall.service().advance(t["id"])
+    row = next(r for r in st["table"] if r["bid_id"] == bid)
+    assert row["status"] == "opened"

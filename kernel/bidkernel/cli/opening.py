@@ -117,19 +117,20 @@ def custody_release(tender_id: str, server: str, key: Path, cert: Path, check_lo
 def bid_decrypt(bid_id: str, package: Path, server: str, key: Path, cert: Path) -> None:
     """Bidder custody: unwrap the bid's content keys from your sealed PACKAGE and release them."""
     from bidkernel.client import ApiError, Package
-    from bidkernel.crypto.envelope import read_header_from_file, unwrap_content_key
+    from bidkernel.crypto.envelope import read_header_from_file, unwrap_content_key_with_proof
 
     k, c = _load_identity(key, cert)
+    keys: dict[str, bytes] = {}
+    proofs: dict[str, bytes] = {}
     try:
         pkg = Package.load(package)
-        keys = {
-            e["name"]: unwrap_content_key(read_header_from_file(package / f"{e['name']}.env"), k, c)
-            for e in pkg.manifest["envelopes"]
-        }
+        for e in pkg.manifest["envelopes"]:
+            header = read_header_from_file(package / f"{e['name']}.env")
+            keys[e["name"]], proofs[e["name"]] = unwrap_content_key_with_proof(header, k, c)
     except Exception as exc:
         raise click.ClickException(f"cannot unwrap the keys: {exc}") from None
     try:
-        out = _client(server, key, cert).release_bid_keys(bid_id, keys)
+        out = _client(server, key, cert).release_bid_keys(bid_id, keys, proofs)
     except ApiError as exc:
         raise _refused(exc) from None
     except OSError as exc:

@@ -349,6 +349,37 @@ def unwrap_content_key(header: EnvelopeHeader, key: sm2.PrivateKey, cert: Certif
     return content_key
 
 
+def unwrap_content_key_with_proof(
+    header: EnvelopeHeader, key: sm2.PrivateKey, cert: Certificate
+) -> tuple[bytes, bytes]:
+    """:func:`unwrap_content_key`, plus the SM2 shared point x2 || y2 of the recipient's wrapped key (64
+    bytes): with it, anyone holding only the envelope can check the key (:func:`key_matches_envelope`)."""
+    if not hmac.compare_digest(key.public_key(), cert.public_key):
+        raise NotARecipient("the private key does not belong to the certificate")
+    slot = header.slot_for(cert)
+    if slot.key_encryption_algorithm != oids.SM2_ENCRYPT:
+        raise EnvelopeFormatError(f"key encryption {slot.key_encryption_algorithm} is not SM2 (sm2-3)")
+    content_key, point = sm2.decrypt_with_point(key, slot.encrypted_key, fmt="der")
+    if len(content_key) != KEY_SIZE:
+        raise DecryptionError("the wrapped content key is not a 16-byte SM4 key")
+    return content_key, point
+
+
+def key_matches_envelope(header: EnvelopeHeader, content_key: bytes, point: bytes) -> bool:
+    """Is ``content_key`` the key one of the envelope's SM2 recipient infos wraps, as shown by ``point``
+    (x2 || y2 of that wrapped key)? GB/T 32918.4 §7.1 B4-B6 recomputed without the private key:
+    a wrong key would need an SM3 preimage to pass."""
+    for slot in header.recipients:
+        if slot.key_encryption_algorithm != oids.SM2_ENCRYPT:
+            continue
+        try:
+            if sm2.check_plaintext(slot.encrypted_key, content_key, point, fmt="der"):
+                return True
+        except sm2.Sm2DecryptionError:
+            continue
+    return False
+
+
 def open_envelope(envelope: bytes, key: sm2.PrivateKey, cert: Certificate) -> bytes:
     """Open an in-memory envelope; the inverse of :func:`seal`."""
     header = parse_header(envelope)

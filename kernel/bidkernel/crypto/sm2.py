@@ -35,10 +35,12 @@ __all__ = [
     "PrivateKey",
     "SigFormat",
     "Sm2DecryptionError",
+    "check_plaintext",
     "compute_z",
     "convert_ciphertext",
     "decrypt",
     "decrypt_many",
+    "decrypt_with_point",
     "encrypt",
     "generate_private_key",
     "load_private_key",
@@ -217,6 +219,20 @@ def encrypt(public_key: Buffer, plaintext: Buffer, *, fmt: CipherFormat = "der")
 def decrypt(key: PrivateKey, ciphertext: Buffer, *, fmt: CipherFormat = "der") -> bytes:
     """Decrypt (GB/T 32918.4 clause 7.1). Raises :class:`Sm2DecryptionError` on any failure."""
     return _native.sm2_decrypt(key, _b(ciphertext), fmt)
+
+
+def decrypt_with_point(key: PrivateKey, ciphertext: Buffer, *, fmt: CipherFormat = "der") -> tuple[bytes, bytes]:
+    """Decrypt (GB/T 32918.4 clause 7.1) and return ``(plaintext, x2 || y2)``, the shared point [d]C1 of
+    step B3 (64 bytes): a proof, for this one ciphertext, that the plaintext is what it carries — see
+    :func:`check_plaintext`. It discloses nothing beyond this ciphertext's plaintext."""
+    return _native.sm2_decrypt_with_point(key, _b(ciphertext), fmt)
+
+
+def check_plaintext(ciphertext: Buffer, plaintext: Buffer, point: Buffer, *, fmt: CipherFormat = "der") -> bool:
+    """Without the key: does ``point`` (x2 || y2) open ``ciphertext`` to ``plaintext``? Checks C2 = M XOR
+    KDF(x2 || y2) and C3 = SM3(x2 || M || y2) in constant time (GB/T 32918.4 clause 7.1 B4-B6). Raises
+    :class:`Sm2DecryptionError` for a malformed ciphertext or a point that is not 64 bytes."""
+    return _native.sm2_check_plaintext(_b(ciphertext), fmt, _b(plaintext), _b(point))
 
 
 def decrypt_many(

@@ -15,7 +15,13 @@ import orjson
 from bidkernel import providers
 from bidkernel.authn import Principal
 from bidkernel.crypto import sm4
-from bidkernel.crypto.envelope import EnvelopeFormatError, NotARecipient, parse_header, read_header_from_file
+from bidkernel.crypto.envelope import (
+    EnvelopeFormatError,
+    NotARecipient,
+    key_matches_envelope,
+    parse_header,
+    read_header_from_file,
+)
 from bidkernel.crypto.errors import CryptoError
 from bidkernel.crypto.x509 import Certificate
 from bidkernel.custody import tender_keys
@@ -124,32 +130,47 @@ class Releases:
             raise KernelError("opening-state", "this tender's keys are not the bidders' own")
         self._in_window(doc, bid)
         keys = req.get("keys") if isinstance(req, dict) else None
+        proofs = req.get("proofs", {}) if isinstance(req, dict) else None
         envs = {e["name"]: e for e in orjson.loads(bid.manifest)}
         if not isinstance(keys, dict) or not keys or not set(keys) <= set(envs):
             raise KernelError("bad-request", "send {keys: {envelope name: base64 SM4 key}} for your bid's envelopes")
+        if not isinstance(proofs, dict) or not set(proofs) <= set(keys):
+            raise KernelError("bad-request", "proofs: {envelope name: base64 SM2 point}, for released keys only")
         prov = tender_keys.provider(self.p)
         rows: dict[str, bytes] = {}
+        checks: dict[str, str] = {}
         for name, b64 in keys.items():
             try:
                 ck = base64.b64decode(str(b64), validate=True)
+                point = base64.b64decode(str(proofs[name]), validate=True) if name in proofs else None
             except ValueError:
-                raise KernelError("bad-request", f"{name}: the key is not base64") from None
+                raise KernelError("bad-request", f"{name}: the key or its proof is not base64") from None
             if len(ck) != sm4.KEY_SIZE:
                 raise KernelError("bad-key-release", f"{name}: an SM4 key is 16 bytes")
-            if not _key_fits(providers.local_path(self.p, envs[name]["sm3"]), ck):
+            path = providers.local_path(self.p, envs[name]["sm3"])
+            if point is not None:
+                # sound: the key is the one the envelope wraps (an SM3 preimage short of forgery)
+                if not _key_proven(path, ck, point):
+                    raise KernelError("bad-key-release", f"{name}: the key and its proof do not open the wrapped key")
+                checks[name] = "sm2-point"
+            elif _key_fits(path, ck):
+                checks[name] = "padding"  # weak: a wrong key passes with probability ~2^-8
+            else:
                 raise KernelError("bad-key-release", f"{name}: the key does not decrypt the envelope")
             k = f"{bid.id}/{name}"
             sealed = prov.seal(_sealed_label(doc["id"], f"bidkey/{k}"), ck)
-            rows[k] = orjson.dumps({"sealed": base64.b64encode(sealed).decode(), "time_ms": self.p.now_ms()})
+            rows[k] = orjson.dumps({"sealed": base64.b64encode(sealed).decode(), "time_ms": self.p.now_ms(),
+                                    "check": checks[name]})  # fmt: skip
         now = self.p.now_ms()
-        data = {"tender_id": doc["id"], "bid_id": bid.id, "bidder": who.fp, "envelopes": sorted(keys)}
+        data = {"tender_id": doc["id"], "bid_id": bid.id, "bidder": who.fp, "envelopes": sorted(keys),
+                "checks": dict(sorted(checks.items()))}  # fmt: skip
 
         def within(tx: Transaction, _index: int) -> None:
             for k, v in rows.items():
                 tx.opening_entry_put(doc["id"], BIDKEY, k, v)
 
         self.p.log.append(Event("opening.key_released", now, data), within=within)
-        return {"bid_id": bid.id, "accepted": sorted(keys), "time_ms": now}
+        return {"bid_id": bid.id, "accepted": sorted(keys), "checks": data["checks"], "time_ms": now}
 
     def upload_backup(self, who: Principal, bid_id: str, req: Any) -> dict[str, Any]:
         """The remedy channel: ``{envelopes: {name: base64 backup header}}``, each the header of the same
@@ -235,6 +256,14 @@ class Releases:
 
 class _Duplicate(Exception):
     pass
+
+
+def _key_proven(path: Any, key: bytes, point: bytes) -> bool:
+    """Is ``key`` the content key the envelope's SM2 recipient info wraps, as ``point`` shows?"""
+    try:
+        return key_matches_envelope(read_header_from_file(path), key, point)
+    except (CryptoError, OSError, ValueError):
+        return False
 
 
 def _key_fits(path: Any, key: bytes) -> bool:

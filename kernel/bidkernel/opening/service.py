@@ -519,12 +519,15 @@ class OpeningService:
         with self.p.store.reader() as r:
             setup = tender_keys.setup_of(r, tid)
             shares = [orjson.loads(v) for _k, v in r.opening_entries(tid, "share-log")]
-            released = sorted(k for k, _ in r.opening_entries(tid, BIDKEY))
+            released_rows = {k: orjson.loads(v) for k, v in r.opening_entries(tid, BIDKEY)}
+            released = sorted(released_rows)
             backups = sorted(k for k, _ in r.opening_entries(tid, BACKUP))
         custody = {k: v for k, v in setup.items() if k != "custodians"}
         if "custodians" in setup:
             custody["custodians"] = [{k: c[k] for k in ("index", "name", "certificate")} for c in setup["custodians"]]
         custody.update(share_releases=shares, bidder_key_releases=released, backups=backups)
+        if released_rows:  # how each released key was checked: "sm2-point" (sound) or "padding" (weak, ~2^-8)
+            custody["bidder_key_checks"] = {k: v.get("check", "padding") for k, v in sorted(released_rows.items())}
         table = [{k: v for k, v in row.items() if k != "fields"} for row in st["table"]]
         body = {
             "format": RECORD_FORMAT, "tender_id": tid, "opening_ms": doc["opening_ms"],

@@ -249,6 +249,54 @@ fn decrypt_on(
     Ok(m)
 }
 
+/// x2 || y2 of GB/T 32918.4, 7.1 B3 (wiped on drop).
+pub type SharedPoint = Zeroizing<[u8; 2 * FIELD_LEN]>;
+
+/// Decrypt and also return the shared point x2 || y2 = [d]C1 (GB/T 32918.4, 7.1 B3): a decryption
+/// proof for this one ciphertext. With it anyone can check, without the key, that a plaintext is the
+/// one C1C3C2 carries ([`check_plaintext`]); it discloses nothing beyond this ciphertext's plaintext
+/// (a fresh C1 = [k]G per encryption, so [d]C1 = [k]P opens nothing else).
+pub fn decrypt_with_point(
+    key: &PrivateKey,
+    ct: &[u8],
+    fmt: CipherFormat,
+) -> Result<(Zeroizing<Vec<u8>>, SharedPoint)> {
+    let malformed = Sm2Error::Decrypt(DecryptFailure::Malformed);
+    let parts = Parts::decode(ct, fmt).ok_or(malformed)?;
+    let c1 = Option::<AffinePoint>::from(AffinePoint::from_coordinates(
+        &FieldBytes::from(parts.c1x),
+        &FieldBytes::from(parts.c1y),
+    ))
+    .ok_or(malformed)?;
+    let shared = point_mul(&c1, key.scalar(), Backend::current());
+    let mut point = Zeroizing::new([0u8; 2 * FIELD_LEN]);
+    point[..FIELD_LEN].copy_from_slice(&shared.x);
+    point[FIELD_LEN..].copy_from_slice(&shared.y);
+    drop(shared);
+    let m = decrypt(key, ct, fmt)?;
+    Ok((m, point))
+}
+
+/// Does `point` (x2 || y2) open `ct` to `msg`? C2 = msg XOR KDF(x2 || y2) and C3 = SM3(x2 || msg || y2)
+/// (GB/T 32918.4, 7.1 B4-B6), compared in constant time. A wrong `msg` would need an SM3 preimage to
+/// pass. `Err` only for a malformed ciphertext or a point of the wrong length.
+pub fn check_plaintext(ct: &[u8], fmt: CipherFormat, msg: &[u8], point: &[u8]) -> Result<bool> {
+    let malformed = Sm2Error::Decrypt(DecryptFailure::Malformed);
+    let parts = Parts::decode(ct, fmt).ok_or(malformed)?;
+    if point.len() != 2 * FIELD_LEN {
+        return Err(malformed);
+    }
+    if msg.len() != parts.c2.len() {
+        return Ok(false);
+    }
+    let (x2, y2) = point.split_at(FIELD_LEN);
+    let mut t = Zeroizing::new(parts.c2.clone());
+    let zero = kdf_xor(x2, y2, &mut t); // C2 XOR t, which must equal msg
+    let c2_ok = t.as_slice().ct_eq(msg);
+    let c3_ok = c3_hash(x2, msg, y2).ct_eq(&parts.c3);
+    Ok(!zero && bool::from(c2_ok & c3_ok))
+}
+
 /// Convert between ciphertext encodings without decrypting (checks C1 is on the curve).
 pub fn convert(ct: &[u8], from: CipherFormat, to: CipherFormat) -> Result<Vec<u8>> {
     let malformed = Sm2Error::Decrypt(DecryptFailure::Malformed);
@@ -390,5 +438,31 @@ mod tests {
             decrypt(&key, b"\x30\x00", CipherFormat::Der).unwrap_err(),
             Sm2Error::Decrypt(DecryptFailure::Malformed)
         );
+    }
+
+    #[test]
+    fn decryption_point_proves_the_plaintext_and_nothing_else() {
+        let key = PrivateKey::generate().unwrap();
+        for (i, len) in [1usize, 16, 31, 32, 33, 100].into_iter().enumerate() {
+            let msg: Vec<u8> = (0..len).map(|j| (i * 31 + j * 7) as u8).collect();
+            for fmt in [
+                CipherFormat::Der,
+                CipherFormat::C1C3C2,
+                CipherFormat::C1C2C3,
+            ] {
+                let ct = encrypt(key.public(), &msg, fmt).unwrap();
+                let (m, point) = decrypt_with_point(&key, &ct, fmt).unwrap();
+                assert_eq!(m.as_slice(), msg.as_slice());
+                assert!(check_plaintext(&ct, fmt, &msg, point.as_slice()).unwrap());
+                let mut wrong = msg.clone();
+                wrong[len - 1] ^= 1;
+                assert!(!check_plaintext(&ct, fmt, &wrong, point.as_slice()).unwrap());
+                let mut bad_point = *point;
+                bad_point[5] ^= 0x40;
+                assert!(!check_plaintext(&ct, fmt, &msg, &bad_point).unwrap());
+                assert!(!check_plaintext(&ct, fmt, &msg[..len - 1], point.as_slice()).unwrap());
+                assert!(check_plaintext(&ct, fmt, &msg, &point[..63]).is_err());
+            }
+        }
     }
 }
