@@ -29,7 +29,7 @@ import orjson
 
 from bidkernel.authn import EMPTY_SM3, sign_headers
 from bidkernel.crypto import sm2
-from bidkernel.crypto.envelope import envelope_header, seal_file, sign_digest
+from bidkernel.crypto.envelope import envelope_header, key_check_value, seal_file, sign_digest
 from bidkernel.crypto.sm3 import Sm3Hash, sm3, sm3_file
 from bidkernel.crypto.x509 import Certificate
 from bidkernel.intake import MAGIC, PACKAGE_FORMAT, SUMMARY
@@ -49,9 +49,14 @@ def seal_package(
     lot: str | None = None,
     own_certificate: Certificate | None = None,
     backup_certificate: Certificate | None = None,
+    key_check: bool = True,
 ) -> dict[str, Any]:
     """Seal ``summary`` and ``files`` ((name, path) pairs) into the package directory ``out``
     (for ``lot``; a single-lot tender needs none).
+
+    Each envelope's signature also commits to its content key (the signed key check value,
+    docs/protocol.md "Detached signatures"), so a key released at the opening is checked exactly;
+    ``key_check=False`` writes the older form without it.
 
     ``own_certificate`` (bidder custody) is added as a recipient so the bidder can unwrap its own keys
     at the opening; ``backup_certificate`` (the tender's remedy certificate) makes ``<name>.backup``
@@ -70,9 +75,10 @@ def seal_package(
             head = envelope_header([backup_certificate], content_key=content_key, iv=iv,
                                    plaintext_size=Path(src).stat().st_size)  # fmt: skip
             (outdir / f"{name}.backup").write_bytes(head)
+        kcv = key_check_value(content_key) if key_check else None
         del content_key
         digest = sm3_file(dst)
-        sig = sign_digest(digest, key, cert)
+        sig = sign_digest(digest, key, cert, key_check=kcv)
         import base64
 
         entries.append({"name": name, "sm3": digest.hex(), "size": size, "signature": base64.b64encode(sig).decode()})

@@ -43,6 +43,9 @@ from bidkernel.store.base import TenderRow, Transaction
 
 log = logging.getLogger("bidkernel.tenders")
 CUSTODY = ("platform", "bidder", "threshold")
+# the Art. 31 remedy (补救方案) a bidder-custody tender fixes at creation: a backup opened with a key the
+# platform holds, or the custodians' k-of-n threshold key (each envelope is also sealed to it)
+REMEDIES = ("none", "backup", "threshold")
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _LOT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 
@@ -169,7 +172,8 @@ class TenderService:
         certs_pem = req.get("opening_certificates", [])
         if not isinstance(certs_pem, list) or not len(certs_pem) <= 16:
             raise KernelError("bad-request", "opening_certificates: 0-16 PEM certificates")
-        if not certs_pem and custody == "bidder":
+        if not certs_pem and custody == "bidder" and req.get("remedy") != "threshold":
+            # (with the threshold remedy the kernel adds the threshold opening certificate at publication)
             raise KernelError("bad-request", "bidder custody needs the agency's opening certificates")
         try:
             certs = [Certificate.from_pem(str(p).encode()) for p in certs_pem]
@@ -422,8 +426,8 @@ def _opening_rules(req: dict[str, Any], custody: str) -> dict[str, Any]:
         raise KernelError("bad-request", "quorum: an integer 1-1000")
     if not isinstance(window, int) or isinstance(window, bool) or not 1 <= window <= 7 * 86400:
         raise KernelError("bad-request", "decryption_window_s: an integer 1-604800")
-    if remedy not in ("backup", "none") or (remedy == "backup" and custody != "bidder"):
-        raise KernelError("bad-request", "remedy: 'backup' (bidder custody) or 'none'")
+    if remedy not in REMEDIES or (remedy != "none" and custody != "bidder"):
+        raise KernelError("bad-request", "remedy: 'backup' or 'threshold' (bidder custody), or 'none'")
     out: dict[str, Any] = {"quorum": quorum, "decryption_window_s": window, "remedy": remedy}
     attribution = req.get("attribution", {})
     from bidkernel.opening.evidence import ATTRIBUTIONS, CAUSES
@@ -432,7 +436,7 @@ def _opening_rules(req: dict[str, Any], custody: str) -> dict[str, Any]:
         raise KernelError("bad-request", "attribution: {cause: 'bidder' | 'not-bidder'} for known causes")
     if attribution:
         out["attribution"] = attribution
-    if custody == "threshold":
+    if custody == "threshold" or remedy == "threshold":
         th = req.get("threshold")
         if not isinstance(th, dict) or not isinstance(th.get("custodians"), list):
             raise KernelError("bad-request", "threshold: {k, custodians: [{name, certificate}]}")

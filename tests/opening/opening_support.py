@@ -72,7 +72,7 @@ class Hall:
         return self.tender("threshold", threshold={"k": k, "custodians": cs}, **rules)
 
     def seal(self, bidder: str, t: dict[str, Any], *, price: int, size: int = 4096, files: int = 1,
-             own: bool = False) -> Package:  # fmt: skip
+             own: bool = False, kcv: bool = True) -> Package:  # fmt: skip
         i = self.k.identity(bidder, "bidder")
         d = self.tmp / f"pkg-{bidder}-{t['id']}-{os.urandom(3).hex()}"
         d.mkdir()
@@ -85,7 +85,7 @@ class Hall:
         backup = Certificate.from_pem(t["remedy_certificate"].encode()) if t.get("remedy_certificate") else None
         seal_package(d / "pkg", tender_id=t["id"], opening_certificates=certs, summary=d / "summary.json",
                      files=fs, key=i.key, cert=i.certificate, own_certificate=i.certificate if own else None,
-                     backup_certificate=backup)  # fmt: skip
+                     backup_certificate=backup, key_check=kcv)  # fmt: skip
         return Package.load(d / "pkg")
 
     def submit(self, bidder: str, t: dict[str, Any], **kw: Any) -> tuple[str, Package]:

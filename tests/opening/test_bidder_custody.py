@@ -100,9 +100,10 @@ def test_bidder_custody_window_backup_and_evidence(hall: Hall) -> None:
     custody = st["record"]["record"]["custody"]
     assert custody["backups"] == [f"{bid['C']}/doc0", f"{bid['C']}/summary"]
     assert f"{bid['A']}/doc0" in custody["bidder_key_releases"]
-    # A released through the CLI (with proofs), D through the library call without them
+    # A released through the CLI (with proofs), D through the library call without them: its package's signed
+    # key check value decides (packages with neither: "padding", see test_key_check)
     assert custody["bidder_key_checks"][f"{bid['A']}/doc0"] == "sm2-point"
-    assert custody["bidder_key_checks"][f"{bid['D']}/doc0"] == "padding"
+    assert custody["bidder_key_checks"][f"{bid['D']}/doc0"] == "key-check-value"
     assert orjson.loads(hall.k.client("agency-a").raw("GET", f"/bids/{bid['C']}/plaintext/summary")[2])["price"] == 3
 
 
@@ -124,10 +125,10 @@ def test_a_key_release_with_its_sm2_proof_is_checked_soundly(hall: Hall) -> None
     """The padding check passes a wrong key about once in 256; with the proof (the SM2 shared point of the
     wrapped key) a wrong key is refused even when its padding happens to be valid."""
     from bidkernel.crypto.envelope import unwrap_content_key_with_proof
-    from bidkernel.opening.releases import _key_fits
+    from bidkernel.opening.keycheck import padding_fits as _key_fits
 
     t = hall.tender("bidder", seconds=60, decryption_window_s=120)
-    bid, pkg = hall.submit("A", t, price=1, size=5_000, own=True)
+    bid, pkg = hall.submit("A", t, price=1, size=5_000, own=True, kcv=False)  # the proof alone decides
     i = hall.k.ids["A"]
     proven = {e["name"]: unwrap_content_key_with_proof(read_header_from_file(pkg.dir / f"{e['name']}.env"), i.key,
                                                         i.certificate) for e in pkg.manifest["envelopes"]}  # fmt: skip

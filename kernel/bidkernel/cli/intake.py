@@ -107,7 +107,11 @@ def bid_group() -> None:
 @click.option("--cert", required=True, type=_FILE, help="Bidder's certificate (PEM).")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Package directory to write.")
 @click.option("--lot", default=None, help="The lot (标段) id this bid is for (needed when the tender has several).")
-@click.option("--own-recipient", is_flag=True, help="Bidder custody: seal to your own certificate too.")
+@click.option(
+    "--own-recipient",
+    is_flag=True,
+    help="Seal to your own certificate too (automatic when the tender's custody is 'bidder').",
+)
 def bid_seal(
     tender_file: Path,
     summary: Path,
@@ -118,8 +122,11 @@ def bid_seal(
     lot: str | None,
     own_recipient: bool,
 ) -> None:
-    """Seal files to the tender's opening certificates and sign each envelope (offline). With a tender
-    that names a remedy certificate, ``<name>.backup`` headers are written too (``bid backup``)."""
+    """Seal files to the tender's opening certificates and sign each envelope (offline). Under bidder
+    custody every envelope is sealed to your own certificate as well (with the threshold remedy the
+    tender's opening certificates include its threshold key: two recipients); each signature commits to
+    the envelope's content key (key check value). With a tender that names a remedy certificate,
+    ``<name>.backup`` headers are written too (``bid backup``)."""
     from bidkernel.client import seal_package
     from bidkernel.crypto.x509 import Certificate
 
@@ -130,6 +137,7 @@ def bid_seal(
         lots = [str(x["id"]) for x in tender.get("lots", [])]
         remedy = tender.get("remedy_certificate")
         backup = Certificate.from_pem(remedy.encode()) if remedy else None
+        own_recipient = own_recipient or tender.get("custody") == "bidder"  # the bidder unwraps its own keys
     except Exception:
         raise click.ClickException(f"{tender_file} is not a tender's public JSON (id, opening_certificates)") from None
     if lot is not None and lots and lot not in lots:

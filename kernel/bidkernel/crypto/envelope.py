@@ -29,7 +29,7 @@ from pyasn1_modules import rfc5280
 from bidkernel.crypto import gmt0010_asn1 as asn
 from bidkernel.crypto import oids, sm2, sm4
 from bidkernel.crypto.errors import CryptoError, DecryptionError, InvalidSignature
-from bidkernel.crypto.sm3 import sm3_file
+from bidkernel.crypto.sm3 import sm3, sm3_file
 from bidkernel.crypto.x509 import Certificate
 
 VERSION = 1  # GM/T 0010 §8, §9: version 1 for EnvelopedData, RecipientInfo, SignedData, SignerInfo
@@ -454,11 +454,46 @@ def _attribute(oid: str, value_der: bytes) -> asn.Attribute:
 
 @dataclass(frozen=True)
 class SignatureInfo:
-    """What a verified detached signature says."""
+    """What a verified detached signature says (``key_check``: the signed key check value, if any)."""
 
     signer: Certificate
     digest: bytes
     signing_time: _dt.datetime | None
+    key_check: bytes | None = None
+
+
+KEY_CHECK_LABEL = b"bidkernel/content-key-check/v1\x00"
+KEY_CHECK_SIZE = 32
+
+
+def key_check_value(content_key: bytes) -> bytes:
+    """KCV = SM3("bidkernel/content-key-check/v1" || 0x00 || content key): a commitment to an envelope's
+    content key, signed with the envelope's SM3 (attribute ``BK_CONTENT_KEY_CHECK``). The label separates it
+    from every other SM3 use; a 128-bit random key makes the value reveal nothing usable."""
+    if len(content_key) != KEY_SIZE:
+        raise ValueError("an SM4 content key is 16 bytes")
+    return sm3(KEY_CHECK_LABEL + content_key)
+
+
+def signed_key_check(signed_data: bytes) -> bytes | None:
+    """The key check value among a SignedData's signed attributes, without verifying the signature (for
+    a signature the caller verified before storing it); ``None`` if it has none or does not parse."""
+    try:
+        ci, _ = _der_decoder.decode(signed_data, asn1Spec=asn.ContentInfo())
+        sd, _ = _der_decoder.decode(bytes(ci["content"]), asn1Spec=asn.SignedData())
+        for a in sd["signerInfos"][0]["authenticatedAttributes"]:
+            if str(a["type"]) == oids.BK_CONTENT_KEY_CHECK:
+                return _key_check_of(bytes(a["values"][0]))
+    except (PyAsn1Error, CryptoError, IndexError, KeyError):
+        return None
+    return None
+
+
+def _key_check_of(value_der: bytes) -> bytes:
+    v, rest = _der_decoder.decode(value_der, asn1Spec=univ.OctetString())
+    if rest or len(v) != KEY_CHECK_SIZE:
+        raise InvalidSignature("the key check value attribute is not a 32-byte OCTET STRING")
+    return bytes(v)
 
 
 def sign_digest(
@@ -468,11 +503,13 @@ def sign_digest(
     *,
     signing_time: _dt.datetime | None = None,
     include_certificate: bool = True,
+    key_check: bytes | None = None,
 ) -> bytes:
     """A detached GM/T 0010 SignedData over ``digest`` (the SM3 of the content; GM/T 0010 §9).
 
     The SM2 signature (GB/T 32918.2, default ID) covers the DER SET OF signed attributes
-    {contentType = data, messageDigest = digest[, signingTime]}.
+    {contentType = data, messageDigest = digest[, signingTime][, key check value (``key_check``, 32 bytes,
+    :func:`key_check_value`)]}.
     """
     if len(digest) != 32:
         raise ValueError("digest must be an SM3 digest (32 bytes)")
@@ -484,6 +521,10 @@ def sign_digest(
     if signing_time is not None:
         t = signing_time.astimezone(_dt.UTC).strftime("%y%m%d%H%M%SZ")
         attrs.append(_attribute(oids.PKCS9_SIGNING_TIME, _der_encoder.encode(useful.UTCTime(t))))
+    if key_check is not None:
+        if len(key_check) != KEY_CHECK_SIZE:
+            raise ValueError("a key check value is 32 bytes (SM3)")
+        attrs.append(_attribute(oids.BK_CONTENT_KEY_CHECK, _der_encoder.encode(univ.OctetString(key_check))))
     signed_bytes = _der_encoder.encode(attrs)  # universal SET tag, as RFC 5652 §5.4 prescribes for signing
 
     si = asn.SignerInfo()
@@ -583,7 +624,9 @@ def verify_digest(signed_data: bytes, digest: bytes, *, signer: Certificate | No
     if oids.PKCS9_SIGNING_TIME in found:
         t, _ = _der_decoder.decode(found[oids.PKCS9_SIGNING_TIME], asn1Spec=useful.UTCTime())
         when = t.asDateTime.astimezone(_dt.UTC)
-    return SignatureInfo(signer=cert, digest=digest, signing_time=when)
+    kcv = found.get(oids.BK_CONTENT_KEY_CHECK)
+    return SignatureInfo(signer=cert, digest=digest, signing_time=when,
+                         key_check=None if kcv is None else _key_check_of(kcv))  # fmt: skip
 
 
 def digest_file(path: str | os.PathLike[str]) -> bytes:
@@ -599,6 +642,7 @@ __all__ = [
     "SignatureInfo",
     "decrypt_content",
     "envelope_header",
+    "key_check_value",
     "open_envelope",
     "open_file",
     "parse_header",
@@ -606,6 +650,7 @@ __all__ = [
     "seal",
     "seal_file",
     "sign_digest",
+    "signed_key_check",
     "unwrap_content_key",
     "verify_digest",
 ]

@@ -30,3 +30,7 @@ EC_PUBLIC_KEY = "1.2.840.10045.2.1"
 PKCS9_CONTENT_TYPE = "1.2.840.113549.1.9.3"
 PKCS9_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
 PKCS9_SIGNING_TIME = "1.2.840.113549.1.9.5"
+
+# bidkernel's private arc (as the embedded TSA's policy): a signed attribute committing to the content key
+# (docs/protocol.md "Detached signatures": key check value)
+BK_CONTENT_KEY_CHECK = "1.2.156.112233.2.1"

@@ -11,7 +11,10 @@
   custodians have released shares that pass Feldman's check; a share that fails names its custodian.
 * ``bidder``: each bidder unwraps its own content keys in the decryption window and submits them
   (signed request); with ``remedy: backup`` the kernel also holds a remedy key (platform custody) to
-  open a backup envelope the bidder uploads in the window (Art. 31: 补救方案).
+  open a backup envelope the bidder uploads in the window (Art. 31: 补救方案); with ``remedy: threshold``
+  a threshold opening key is dealt as under ``threshold`` (its certificate joins the opening
+  certificates, so every envelope is sealed to the bidder AND to it) and the custodians' k shares open,
+  after the window, the envelopes whose bidders did not.
 """
 
 from __future__ import annotations
@@ -115,34 +118,43 @@ def setup_at_publication(p: Platform, doc: dict[str, Any]) -> Setup:
             rows.append(_sealed_key(p, tid, "platform-key", iss.key))
             public.update(kernel_key=True, certificate=iss.certificate.fingerprint.hex(), provider=provider(p).name)
     elif model == "threshold":
-        th = doc["threshold"]
-        custodians = [Certificate.from_pem(c["certificate"].encode()) for c in th["custodians"]]
-        d = 1 + secrets.randbelow(vss.N - 2)
-        try:
-            shares, commitments = vss.split(d, th["k"], len(custodians))
-        finally:
-            d = 0
-        cert = ca.issue(f"CN=opening key {tid},O=bidkernel threshold custody", public_key=commitments[0],
-                        key_usage=ENCRYPTION).certificate  # fmt: skip
-        doc["opening_certificates"].append(cert.to_pem().decode())
-        enc = []
-        for i, (c, s) in enumerate(zip(custodians, shares, strict=True), start=1):
-            msg = SHARE_MAGIC + tid.encode() + b"\x00" + bytes([i]) + s.to_bytes(32, "big")
-            enc.append({
-                "index": i,
-                "name": th["custodians"][i - 1]["name"],
-                "certificate": c.fingerprint.hex(),
-                "encrypted_share": base64.b64encode(sm2.encrypt(c.public_key, msg)).decode(),
-            })  # fmt: skip
-        shares.clear()
-        public.update(k=th["k"], n=len(custodians), commitments=[x.hex() for x in commitments],
-                      certificate=cert.fingerprint.hex(), custodians=enc)  # fmt: skip
+        public.update(_threshold_setup(p, doc))
     if model == "bidder" and doc.get("remedy") == "backup":
         iss = issue_opening_certificate(ca, f"CN=remedy key {tid},O=bidkernel platform custody")
         doc["remedy_certificate"] = iss.certificate.to_pem().decode()
         rows.append(_sealed_key(p, tid, "remedy-key", iss.key))
         public.update(remedy_certificate=iss.certificate.fingerprint.hex(), provider=provider(p).name)
+    if model == "bidder" and doc.get("remedy") == "threshold":
+        public.update(remedy="threshold", **_threshold_setup(p, doc))
     return Setup(public, rows)
+
+
+def _threshold_setup(p: Platform, doc: dict[str, Any]) -> dict[str, Any]:
+    """Deal the tender's threshold opening key (Feldman VSS, k of N): its certificate is appended to the
+    opening certificates, share i is SM2-encrypted to custodian i; the key itself is forgotten."""
+    tid = doc["id"]
+    th = doc["threshold"]
+    custodians = [Certificate.from_pem(c["certificate"].encode()) for c in th["custodians"]]
+    d = 1 + secrets.randbelow(vss.N - 2)
+    try:
+        shares, commitments = vss.split(d, th["k"], len(custodians))
+    finally:
+        d = 0
+    cert = p.pki.ca.issue(f"CN=opening key {tid},O=bidkernel threshold custody", public_key=commitments[0],
+                          key_usage=ENCRYPTION).certificate  # fmt: skip
+    doc["opening_certificates"].append(cert.to_pem().decode())
+    enc = []
+    for i, (c, s) in enumerate(zip(custodians, shares, strict=True), start=1):
+        msg = SHARE_MAGIC + tid.encode() + b"\x00" + bytes([i]) + s.to_bytes(32, "big")
+        enc.append({
+            "index": i,
+            "name": th["custodians"][i - 1]["name"],
+            "certificate": c.fingerprint.hex(),
+            "encrypted_share": base64.b64encode(sm2.encrypt(c.public_key, msg)).decode(),
+        })  # fmt: skip
+    shares.clear()
+    return {"k": th["k"], "n": len(custodians), "commitments": [x.hex() for x in commitments],
+            "certificate": cert.fingerprint.hex(), "custodians": enc}  # fmt: skip
 
 
 def setup_of(r: Reader, tender_id: str) -> dict[str, Any]:

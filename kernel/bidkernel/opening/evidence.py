@@ -58,3 +58,25 @@ def failure(
         "detail": detail,
         "time_ms": time_ms,
     }
+
+
+def remedied(
+    reason: str, detail: str, due_ms: int, opened_ms: int | None, overrides: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The evidence of an envelope the tender's remedy (补救方案, Art. 31 last sentence) opened: why the
+    bidder's own decryption did not (``reason``: a cause of :data:`CAUSES`), the attribution the tender's
+    policy derives from it, and what it would have meant without the remedy (``without_remedy``). The
+    envelope is opened: the consequence is ``opened-by-remedy``, the bidder's miss stays on record."""
+    code, attribution, _ = CAUSES[reason]
+    attribution = (overrides or {}).get(reason, attribution)
+    return {
+        "path": "threshold-remedy",
+        "reason": reason,
+        "code": code,
+        "attribution": attribution,
+        "consequence": "opened-by-remedy",
+        "without_remedy": CONSEQUENCE[attribution],
+        "detail": detail,
+        "due_ms": due_ms,
+        "opened_ms": opened_ms,
+    }

@@ -15,17 +15,12 @@ import orjson
 from bidkernel import providers
 from bidkernel.authn import Principal
 from bidkernel.crypto import sm4
-from bidkernel.crypto.envelope import (
-    EnvelopeFormatError,
-    NotARecipient,
-    key_matches_envelope,
-    parse_header,
-    read_header_from_file,
-)
+from bidkernel.crypto.envelope import EnvelopeFormatError, NotARecipient, parse_header, read_header_from_file
 from bidkernel.crypto.errors import CryptoError
 from bidkernel.crypto.x509 import Certificate
 from bidkernel.custody import tender_keys
 from bidkernel.ledger.events import Event
+from bidkernel.opening import keycheck
 from bidkernel.opening.service import (
     BACKUP,
     BIDKEY,
@@ -33,6 +28,7 @@ from bidkernel.opening.service import (
     FINAL,
     ITEM,
     OBJECTION,
+    REFUSED,
     OpeningService,
     _sealed_label,
     _window_end,
@@ -56,8 +52,8 @@ class Releases:
         its custodian (``opening.share_rejected``) and refused ``bad-share``."""
         doc = self.o._doc(tender_id)
         tid = doc["id"]
-        if doc["custody"] != "threshold":
-            raise KernelError("opening-state", "this tender is not under threshold custody")
+        if doc["custody"] != "threshold" and doc.get("remedy") != "threshold":
+            raise KernelError("opening-state", "this tender has no threshold custody (nor the threshold remedy)")
         self.o.require_opening_time(doc)
         with self.p.store.reader() as r:
             setup = tender_keys.setup_of(r, tid)
@@ -123,8 +119,12 @@ class Releases:
             raise KernelError("bid-not-live", "the bid is not among the sealed live bids")
 
     def release_bid_keys(self, who: Principal, bid_id: str, req: Any) -> dict[str, Any]:
-        """Bidder custody: the bidder's unwrapped content keys ``{keys: {envelope: base64}}``. Each key
-        must decrypt the last block of its envelope to valid PKCS#7 padding before it is kept (sealed)."""
+        """Bidder custody: the bidder's unwrapped content keys ``{keys: {envelope: base64}, proofs?:
+        {envelope: base64 SM2 point}}``. Each key is checked against the envelope before it is kept
+        (sealed; :mod:`bidkernel.opening.keycheck`): its proof and the key check value the bidder signed,
+        whichever are there, must hold; with neither, the padding of the last CBC block (the weaker check,
+        recorded as such). A key that fails is refused and the refusal logged (``opening.key_refused``):
+        it is the evidence when the remedy later opens the envelope."""
         bid, doc = self._own_bid(who, bid_id)
         if doc["custody"] != "bidder":
             raise KernelError("opening-state", "this tender's keys are not the bidders' own")
@@ -147,20 +147,17 @@ class Releases:
                 raise KernelError("bad-request", f"{name}: the key or its proof is not base64") from None
             if len(ck) != sm4.KEY_SIZE:
                 raise KernelError("bad-key-release", f"{name}: an SM4 key is 16 bytes")
-            path = providers.local_path(self.p, envs[name]["sm3"])
-            if point is not None:
-                # sound: the key is the one the envelope wraps (an SM3 preimage short of forgery)
-                if not _key_proven(path, ck, point):
-                    raise KernelError("bad-key-release", f"{name}: the key and its proof do not open the wrapped key")
-                checks[name] = "sm2-point"
-            elif _key_fits(path, ck):
-                checks[name] = "padding"  # weak: a wrong key passes with probability ~2^-8
-            else:
-                raise KernelError("bad-key-release", f"{name}: the key does not decrypt the envelope")
+            ok, check = keycheck.check_key(providers.local_path(self.p, envs[name]["sm3"]), envs[name], ck, point)
+            if not ok:
+                self._refused(doc["id"], bid, who, name, check)
+                why = "the key and its proof do not open the wrapped key" if check == keycheck.SM2_POINT else (
+                    "the key does not decrypt the envelope")  # fmt: skip
+                raise KernelError("bad-key-release", f"{name}: {why} ({check} check; the refusal is logged)")
             k = f"{bid.id}/{name}"
             sealed = prov.seal(_sealed_label(doc["id"], f"bidkey/{k}"), ck)
+            checks[name] = check
             rows[k] = orjson.dumps({"sealed": base64.b64encode(sealed).decode(), "time_ms": self.p.now_ms(),
-                                    "check": checks[name]})  # fmt: skip
+                                    "check": check})  # fmt: skip
         now = self.p.now_ms()
         data = {"tender_id": doc["id"], "bid_id": bid.id, "bidder": who.fp, "envelopes": sorted(keys),
                 "checks": dict(sorted(checks.items()))}  # fmt: skip
@@ -171,6 +168,17 @@ class Releases:
 
         self.p.log.append(Event("opening.key_released", now, data), within=within)
         return {"bid_id": bid.id, "accepted": sorted(keys), "checks": data["checks"], "time_ms": now}
+
+    def _refused(self, tid: str, bid: BidRow, who: Principal, name: str, check: str) -> None:
+        """Log a refused key release (which check it failed) for the opening record."""
+        now = self.p.now_ms()
+        data = {"tender_id": tid, "bid_id": bid.id, "bidder": who.fp, "envelope": name, "failed_check": check}
+
+        def within(tx: Transaction, index: int) -> None:
+            key = f"{bid.id}/{name}/{now:015d}-{secrets.token_hex(4)}"
+            tx.opening_entry_put(tid, REFUSED, key, orjson.dumps({**data, "time_ms": now, "log_index": index}))
+
+        self.p.log.append(Event("opening.key_refused", now, data), within=within)
 
     def upload_backup(self, who: Principal, bid_id: str, req: Any) -> dict[str, Any]:
         """The remedy channel: ``{envelopes: {name: base64 backup header}}``, each the header of the same
@@ -256,30 +264,3 @@ class Releases:
 
 class _Duplicate(Exception):
     pass
-
-
-def _key_proven(path: Any, key: bytes, point: bytes) -> bool:
-    """Is ``key`` the content key the envelope's SM2 recipient info wraps, as ``point`` shows?"""
-    try:
-        return key_matches_envelope(read_header_from_file(path), key, point)
-    except (CryptoError, OSError, ValueError):
-        return False
-
-
-def _key_fits(path: Any, key: bytes) -> bool:
-    """Does ``key`` decrypt the envelope's last block to valid PKCS#7 padding? (CBC: the last block
-    decrypts with the one before it as IV.) A wrong key passes with probability about 2^-8."""
-    try:
-        h = read_header_from_file(path)
-        with open(path, "rb") as f:
-            start = h.ciphertext_offset + h.ciphertext_length - 32
-            if h.ciphertext_length >= 32:
-                f.seek(start)
-                prev, last = f.read(16), f.read(16)
-            else:
-                f.seek(h.ciphertext_offset)
-                prev, last = h.iv, f.read(16)
-        sm4.cbc_decrypt(key, prev, last)
-        return True
-    except (CryptoError, OSError, ValueError):
-        return False

@@ -22,7 +22,7 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,8 @@ from bidkernel.crypto.sm3 import sm3, sm3_file
 from bidkernel.crypto.x509 import Certificate
 from bidkernel.custody import tender_keys
 from bidkernel.ledger.events import Event, canonical_json
-from bidkernel.opening.evidence import failure
+from bidkernel.opening import keycheck
+from bidkernel.opening.evidence import failure, remedied
 from bidkernel.platform import Platform, utc_ms
 from bidkernel.problems import KernelError
 from bidkernel.store.base import BidRow, TenderRow, Transaction
@@ -55,6 +56,8 @@ SUMMARY = "summary"  # the 唱标 envelope (bidkernel.intake.SUMMARY)
 SUMMARY_IN_MEMORY = 1 << 20  # larger "summaries" are opened like documents, to a file
 RECORD_FORMAT = "bidkernel/opening-record/v1"
 ITEM, BIDKEY, BACKUP, CONFIRM, OBJECTION = "item", "bidkey", "backup", "confirm", "objection"
+REFUSED = "bidkey-refused"  # key releases refused by the key check (evidence)
+REMEDY = "remedy-due"  # bidder custody, threshold remedy: envelopes the custodians' key is to open
 
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
@@ -90,7 +93,8 @@ class Job:
     path: Path
     header: EnvelopeHeader
     key: bytes
-    via: str  # "tender-key" | "bidder-key" | "backup"
+    via: str  # "tender-key" | "bidder-key" | "backup" | "threshold-remedy"
+    note: dict[str, Any] = field(default_factory=dict)  # evidence kept with the item (key check, remedy)
 
     def __repr__(self) -> str:
         return f"Job({self.bid.id}/{self.name}, via={self.via})"
@@ -263,10 +267,23 @@ class OpeningService:
         tid = doc["id"]
         with self.p.store.reader() as r:
             bids = [b for b in (r.bid_get(x) for x in st["live_bids"]) if b is not None]
-            items = {k: orjson.loads(v) for k, v in r.opening_entries(tid, ITEM)}
         bids.sort(key=lambda b: b.log_index)
         for tmp in (self.p.data / "plaintext" / tid).glob("*/.*.tmp"):  # partial output of a crashed run
             tmp.unlink(missing_ok=True)
+        self._open_pending(tid, doc, st, bids)
+        if doc["custody"] == "bidder" and self.p.clock.has_reached(_window_end(doc) / 1000):
+            if self._close_window(tid, doc, bids):
+                self._open_pending(tid, doc, st, bids)  # the threshold remedy, at once if k shares are in
+        items = self._progress(tid, st, bids)
+        every = [f"{b.id}/{e['name']}" for b in bids for e in orjson.loads(b.manifest)]
+        if all(k in items for k in every):
+            return self._finish(tid, doc, st, bids, items)
+        return st
+
+    def _open_pending(self, tid: str, doc: dict[str, Any], st: dict[str, Any], bids: list[BidRow]) -> None:
+        """Open every envelope whose key is available now: 唱标 summaries first, then the documents."""
+        with self.p.store.reader() as r:
+            items = {k: orjson.loads(v) for k, v in r.opening_entries(tid, ITEM)}
         pending = [(b, e) for b in bids for e in orjson.loads(b.manifest) if f"{b.id}/{e['name']}" not in items]
         first = [(b, e) for b, e in pending if e["name"] == SUMMARY and e["size"] <= SUMMARY_IN_MEMORY]
         first_keys = {(b.id, e["name"]) for b, e in first}
@@ -279,18 +296,14 @@ class OpeningService:
             self._run(tid, doc, jobs, in_memory=in_memory)
             if in_memory:
                 self._progress(tid, st, bids)
-        if doc["custody"] == "bidder" and self.p.clock.has_reached(_window_end(doc) / 1000):
-            self._close_window(tid, doc, bids)
-        items = self._progress(tid, st, bids)
-        every = [f"{b.id}/{e['name']}" for b in bids for e in orjson.loads(b.manifest)]
-        if all(k in items for k in every):
-            return self._finish(tid, doc, st, bids, items)
-        return st
 
     def _progress(self, tid: str, st: dict[str, Any], bids: list[BidRow]) -> dict[str, Any]:
         with self.p.store.reader() as r:
             items = {k: orjson.loads(v) for k, v in r.opening_entries(tid, ITEM)}
+            due = [k for k, _ in r.opening_entries(tid, REMEDY)]
         st["table"] = _table(bids, items)
+        if due or "awaiting_remedy" in st:
+            st["awaiting_remedy"] = sorted(k for k in due if k not in items)
         fill_summaries(st["table"], items)
         st["failures"] = [v["failure"] for _k, v in sorted(items.items()) if v["status"] == "failed"]
         if st["summary_ms"] is None and all(f"{b.id}/summary" in items for b in bids):
@@ -403,23 +416,30 @@ class OpeningService:
                 jobs.append(Job(b, e["name"], e["sm3"], path, hdr, ck, "tender-key"))
             self._save_items(tid, reused)
             return jobs, fails
-        # bidder custody: keys the bidders released, else a backup opened with the remedy key
+        # bidder custody: keys the bidders released, else a backup opened with the remedy key, else (threshold
+        # remedy) the content key unwrapped with the custodians' key for envelopes marked due
         with self.p.store.reader() as r:
             released = {k: orjson.loads(v) for k, v in r.opening_entries(tid, BIDKEY)}
             backups = {k: orjson.loads(v) for k, v in r.opening_entries(tid, BACKUP)}
+            due = {k: orjson.loads(v) for k, v in r.opening_entries(tid, REMEDY)}
         remedy: tuple[sm2.PrivateKey, Certificate] | None = None
         prov = tender_keys.provider(self.p)
-        todo = [(b, e) for b, e in pending if f"{b.id}/{e['name']}" in released.keys() | backups.keys()]
+        todo = [(b, e) for b, e in pending if f"{b.id}/{e['name']}" in released.keys() | backups.keys() | due.keys()]
         todo = [(b, e) for b, e in todo if not reuse(b, e)]
         prefetch(todo)
+        remedial: list[tuple[BidRow, dict[str, Any], Path, EnvelopeHeader, dict[str, Any]]] = []
         for b, e in todo:
             k = f"{b.id}/{e['name']}"
             h = header(b, e)
             if h is None:
                 continue
+            if k in due:
+                remedial.append((b, e, h[0], h[1], due[k]))
+                continue
             if k in released:
                 ck = prov.unseal(_sealed_label(tid, f"bidkey/{k}"), base64.b64decode(released[k]["sealed"]))
-                jobs.append(Job(b, e["name"], e["sm3"], h[0], h[1], ck, "bidder-key"))
+                check = released[k].get("check", keycheck.PADDING)  # (releases before the KCV: padding)
+                jobs.append(Job(b, e["name"], e["sm3"], h[0], h[1], ck, "bidder-key", {"check": check}))
                 continue
             if remedy is None:
                 self.require_attested_time(doc)
@@ -431,8 +451,58 @@ class OpeningService:
                 fail(b, e["name"], "wrong-key", "the backup's wrapped key does not decrypt with the remedy key")
                 continue
             jobs.append(Job(b, e["name"], e["sm3"], h[0], h[1], ck, "backup"))
+        if remedial:
+            jobs += self._remedy_jobs(doc, remedial, fail)
         self._save_items(tid, reused)
         return jobs, fails
+
+    def _remedy_jobs(
+        self,
+        doc: dict[str, Any],
+        remedial: list[tuple[BidRow, dict[str, Any], Path, EnvelopeHeader, dict[str, Any]]],
+        fail: Any,
+    ) -> list[Job]:
+        """The threshold remedy: content keys unwrapped with the opening key the custodians' k shares rebuild
+        (nothing while fewer are in), each checked against the key check value the bidder signed."""
+        tid = doc["id"]
+        with self.p.store.reader() as r:
+            setup = tender_keys.setup_of(r, tid)
+        cert = next((c for c in map(_cert, doc["opening_certificates"]) if c.fingerprint.hex() == setup["certificate"]),
+                    None)  # fmt: skip
+        if cert is None:
+            raise KernelError("custody-unavailable", "the tender's threshold certificate is missing")
+        key = tender_keys.threshold_key(self.p, tid)
+        if key is None:
+            return []  # waiting for k custodians
+        wrapped: list[tuple[BidRow, dict[str, Any], Path, EnvelopeHeader, dict[str, Any], bytes]] = []
+        for b, e, path, hdr, due in remedial:
+            try:
+                slot = hdr.slot_for(cert)
+            except NotARecipient:
+                fail(b, e["name"], "wrong-recipient", f"{due['detail']}; the remedy cannot open it: the envelope is "
+                                                      "not sealed to the tender's threshold opening key")  # fmt: skip
+                continue
+            if slot.key_encryption_algorithm != oids.SM2_ENCRYPT:
+                fail(b, e["name"], "malformed-ciphertext", "the content key is not wrapped with SM2")
+                continue
+            wrapped.append((b, e, path, hdr, due, slot.encrypted_key))
+        keys = sm2.decrypt_many(key, [w[5] for w in wrapped])  # GB/T 32918.4 §7, one native call
+        del key
+        jobs: list[Job] = []
+        now = self.p.now_ms()
+        for (b, e, path, hdr, _due_entry, _ct), ck in zip(wrapped, keys, strict=True):
+            if not isinstance(ck, bytes) or len(ck) != 16:
+                cause = _blame(path, e["sm3"], "malformed-ciphertext")
+                fail(b, e["name"], cause, "the content key wrapped to the threshold key does not decrypt")
+                continue
+            want = keycheck.signed_kcv(e)
+            if want is not None and not keycheck.kcv_matches(want, ck):
+                fail(b, e["name"], "malformed-ciphertext", "the content key wrapped to the threshold key is not "
+                                                           "the one the bidder signed (key check value)")  # fmt: skip
+                continue
+            note = {"remedied_ms": now, "check": keycheck.KCV if want is not None else "sm2-c3"}
+            jobs.append(Job(b, e["name"], e["sm3"], path, hdr, ck, "threshold-remedy", note))
+        return jobs
 
     # decryption ----------------------------------------------------------------------------------
     def _run(self, tid: str, doc: dict[str, Any], jobs: list[Job], *, in_memory: bool) -> None:
@@ -469,11 +539,14 @@ class OpeningService:
             k = f"{j.bid.id}/{j.name}"
             if isinstance(res, bytes):  # a summary: kept in the store with its progress (one commit for all)
                 entries[k] = {"status": "done", "bytes": len(res), "via": j.via,
-                              "text": base64.b64encode(res).decode()}  # fmt: skip
+                              "text": base64.b64encode(res).decode(), **j.note}  # fmt: skip
             elif isinstance(res, int):
-                entries[k] = {"status": "done", "bytes": res, "via": j.via}
+                entries[k] = {"status": "done", "bytes": res, "via": j.via, **j.note}
             else:
                 cause, detail = _cause_of(res, j.via)
+                if j.via == "bidder-key" and cause == "wrong-key" and doc.get("remedy") == "threshold":
+                    self._mark_due(tid, {k: _due(j.bid.id, j.name, cause, detail, now)})  # the remedy opens it
+                    continue
                 entries[k] = {"status": "failed", "failure": failure(j.bid.id, j.name, cause, detail, now, over)}
             j.key = b""
         self._save_items(tid, entries)
@@ -485,27 +558,48 @@ class OpeningService:
             for k, v in entries.items():
                 tx.opening_entry_put(tid, ITEM, k, orjson.dumps(v))
 
-    def _close_window(self, tid: str, doc: dict[str, Any], bids: list[BidRow]) -> None:
-        """The decryption window is over: every envelope still without a key fails (bidder custody)."""
+    def _mark_due(self, tid: str, entries: dict[str, dict[str, Any]]) -> None:
+        with self.p.store.transaction() as tx:
+            for k, v in entries.items():
+                tx.opening_entry_put(tid, REMEDY, k, orjson.dumps(v))
+
+    def _close_window(self, tid: str, doc: dict[str, Any], bids: list[BidRow]) -> bool:
+        """The decryption window is over: every envelope still without a key fails (bidder custody) — or,
+        with the threshold remedy, is marked for the remedy with the same cause (True if any was marked)."""
         with self.p.store.reader() as r:
             items = {k for k, _ in r.opening_entries(tid, ITEM)}
+            due = {k for k, _ in r.opening_entries(tid, REMEDY)}
+            refusals = [orjson.loads(x) for _k, x in r.opening_entries(tid, REFUSED)]
+        refused = {(v["bid_id"], v["envelope"]): v for v in refusals}
         now = self.p.now_ms()
         over = doc.get("attribution")
+        to_remedy = doc.get("remedy") == "threshold"
         out: dict[str, dict[str, Any]] = {}
+        marks: dict[str, dict[str, Any]] = {}
         for b in bids:
             revoked = self.p.is_revoked(b.bidder_fp)
             for e in orjson.loads(b.manifest):
                 k = f"{b.id}/{e['name']}"
-                if k in items:
+                if k in items or k in due:
                     continue
                 if revoked:
-                    f = failure(b.id, e["name"], "bidder-certificate-revoked",
-                                "the bidder's certificate is revoked; no key was released", now, over)  # fmt: skip
+                    cause = "bidder-certificate-revoked"
+                    detail = "the bidder's certificate is revoked; no key was released"
                 else:
-                    f = failure(b.id, e["name"], "not-decrypted-in-window",
-                                f"no key released by {utc_ms(_window_end(doc))}", now, over)  # fmt: skip
-                out[k] = {"status": "failed", "failure": f}
+                    cause, detail = "not-decrypted-in-window", f"no key released by {utc_ms(_window_end(doc))}"
+                    if to_remedy and (b.id, e["name"]) in refused:
+                        r = refused[(b.id, e["name"])]
+                        cause, detail = "wrong-key", (f"the key released at {utc_ms(r['time_ms'])} failed the "
+                                                      f"{r['failed_check']} check; no valid key by "
+                                                      f"{utc_ms(_window_end(doc))}")  # fmt: skip
+                if to_remedy:
+                    marks[k] = _due(b.id, e["name"], cause, detail, now)
+                else:
+                    out[k] = {"status": "failed", "failure": failure(b.id, e["name"], cause, detail, now, over)}
         self._save_items(tid, out)
+        if marks:
+            self._mark_due(tid, marks)
+        return bool(marks)
 
     # the record ----------------------------------------------------------------------------------
     def _finish(
@@ -519,15 +613,24 @@ class OpeningService:
         with self.p.store.reader() as r:
             setup = tender_keys.setup_of(r, tid)
             shares = [orjson.loads(v) for _k, v in r.opening_entries(tid, "share-log")]
-            released_rows = {k: orjson.loads(v) for k, v in r.opening_entries(tid, BIDKEY)}
-            released = sorted(released_rows)
+            checks = {k: orjson.loads(v).get("check", keycheck.PADDING) for k, v in r.opening_entries(tid, BIDKEY)}
             backups = sorted(k for k, _ in r.opening_entries(tid, BACKUP))
+            refusals = [orjson.loads(v) for _k, v in r.opening_entries(tid, REFUSED)]
+            due = {k: orjson.loads(v) for k, v in r.opening_entries(tid, REMEDY)}
         custody = {k: v for k, v in setup.items() if k != "custodians"}
         if "custodians" in setup:
             custody["custodians"] = [{k: c[k] for k in ("index", "name", "certificate")} for c in setup["custodians"]]
-        custody.update(share_releases=shares, bidder_key_releases=released, backups=backups)
-        if released_rows:  # how each released key was checked: "sm2-point" (sound) or "padding" (weak, ~2^-8)
-            custody["bidder_key_checks"] = {k: v.get("check", "padding") for k, v in sorted(released_rows.items())}
+        custody.update(share_releases=shares, bidder_key_releases=sorted(checks), backups=backups)
+        over = doc.get("attribution")
+        if doc["custody"] == "bidder":  # which check each released key passed; refused releases; remedies
+            custody.update(remedy=doc.get("remedy", "none"), bidder_key_checks=checks, key_refusals=[
+                {k: x[k] for k in ("bid_id", "envelope", "bidder", "failed_check", "time_ms", "log_index")}
+                for x in refusals
+            ], remedies=[
+                {"bid_id": d["bid_id"], "envelope": d["envelope"], "window_end_ms": _window_end(doc),
+                 **remedied(d["reason"], d["detail"], d["time_ms"], items[k].get("remedied_ms"), over)}
+                for k, d in sorted(due.items()) if items.get(k, {}).get("status") == "done"
+            ])  # fmt: skip
         table = [{k: v for k, v in row.items() if k != "fields"} for row in st["table"]]
         body = {
             "format": RECORD_FORMAT, "tender_id": tid, "opening_ms": doc["opening_ms"],
@@ -614,6 +717,11 @@ def _cause_of(exc: Exception, via: str) -> tuple[str, str]:
     return "platform-fault", type(exc).__name__
 
 
+def _due(bid_id: str, envelope: str, reason: str, detail: str, now: int) -> dict[str, Any]:
+    """A ``remedy-due`` entry: the envelope the threshold remedy is to open, and why the bidder's did not."""
+    return {"bid_id": bid_id, "envelope": envelope, "reason": reason, "detail": detail, "time_ms": now}
+
+
 def _table(bids: list[BidRow], items: dict[str, Any]) -> list[dict[str, Any]]:
     """The 唱标 table: one row per live bid, in order of receipt."""
     rows = []
@@ -621,9 +729,10 @@ def _table(bids: list[BidRow], items: dict[str, Any]) -> list[dict[str, Any]]:
         names = [e["name"] for e in orjson.loads(b.manifest)]
         states = [items.get(f"{b.id}/{n}", {}).get("status", "pending") for n in names]
         status = "failed" if "failed" in states else ("opened" if all(s == "done" for s in states) else "pending")
+        vias = sorted({items[f"{b.id}/{n}"]["via"] for n, s in zip(names, states, strict=True) if s == "done"})
         rows.append({
             "bid_id": b.id, "bidder": b.bidder_fp, "bidder_org": b.bidder_org, "received_ms": b.received_ms,
-            "log_index": b.log_index, "status": status, "summary": None, "fields": None,
+            "log_index": b.log_index, "status": status, "opened_via": vias, "summary": None, "fields": None,
         })  # fmt: skip
     return rows
 
