@@ -33,10 +33,16 @@ def _print_table(st: dict[str, Any]) -> None:
     for row in st["table"]:
         fields = row.get("fields") or {}
         shown = ", ".join(f"{k}={v}" for k, v in fields.items()) or (row.get("summary") or "-")
-        click.echo(f"  {row['bid_id']}  {row['bidder_org']:<20} {row['status']:<8} {shown}")
+        via = "+".join(row.get("opened_via") or []) or "-"
+        click.echo(f"  {row['bid_id']}  {row['bidder_org']:<20} {row['status']:<8} {via:<18} {shown}")
+    for k in st.get("awaiting_remedy") or []:
+        click.echo(f"  AWAITING REMEDY {k}: the custodians' k shares open it")
     for f in st["failures"]:
         click.echo(f"  FAILED {f['bid_id']}/{f['envelope']}: {f['cause']} ({f['code']}) -> {f['attribution']} "
                    f"({f['consequence']}): {f['detail']}")  # fmt: skip
+    for m in (st.get("record") or {}).get("record", {}).get("custody", {}).get("remedies", []):
+        click.echo(f"  REMEDIED {m['bid_id']}/{m['envelope']}: {m['reason']} ({m['code']}) -> {m['attribution']}; "
+                   f"opened by the {m['path']} (without it: {m['without_remedy']})")  # fmt: skip
     if st.get("record_index") is not None:
         click.echo(f"  opening record: ledger index {st['record_index']}, SM3 {st['record']['record_sm3']}")
 
