@@ -38,6 +38,7 @@ from bidkernel.intake import IntakeService
 from bidkernel.opening import OpeningService
 from bidkernel.platform import Platform
 from bidkernel.tenders import TenderService
+from bidkernel.testing import serve_tsa
 from bidkernel.timestamp.clock import TrustedClock
 
 
@@ -205,6 +206,9 @@ def run(n_bids: int, size: int, root: Path, *, keep: bool = False, quiet: bool =
     say = (lambda *_: None) if quiet else print
     shift = _Shift()
     p = Platform.open(root / "kernel", clock=TrustedClock(system=shift.system, monotonic=shift.mono))
+    # the opening gate attests time with a TSA the clock argument does not reach: serve this platform's
+    # (on the moved clock) over loopback and configure it, as a deployment configures its external TSA
+    stop_tsa = serve_tsa(p)
     try:
         ca = p.pki.ca
         agency = ca.issue("CN=agency,OU=agency,O=agency")
@@ -268,6 +272,7 @@ def run(n_bids: int, size: int, root: Path, *, keep: bool = False, quiet: bool =
                      len(rec["opened"]), len(rec["failed"]))  # fmt: skip
         return res
     finally:
+        stop_tsa()
         p.close()
         if not keep:
             shutil.rmtree(root / "kernel", ignore_errors=True)

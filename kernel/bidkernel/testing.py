@@ -26,7 +26,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -265,7 +265,43 @@ def start_kernel(
             p.close()
             raise RuntimeError("the kernel did not start")
         time.sleep(0.01)
+    attest_with(p, f"http://127.0.0.1:{port}/tsa")
     return RunningKernel(p, f"http://127.0.0.1:{port}", st, srv, th, tmp, host, app.state.deliverer)
+
+
+def attest_with(platform: Platform, url: str) -> None:
+    """Make ``url`` (the test kernel's own ``POST /tsa``, whose clock the test moves) the TSA the opening
+    gate asks before a platform-held key is unsealed (bidkernel.opening.gate), anchored at the data
+    directory's CA root. Without it the gate uses the real clock, and a moved clock would never open."""
+    from bidkernel.opening import gate
+
+    gate.configure(platform.data, url, platform.pki.ca.root.certificate.to_pem())
+
+
+def serve_tsa(platform: Platform) -> Callable[[], None]:
+    """Serve ``platform``'s TSA on loopback (RFC 3161 over HTTP) and make it the opening gate's TSA
+    (:func:`attest_with`), for a kernel driven as a library with a moved clock (benchmarks); returns stop."""
+    import uvicorn
+
+    from bidkernel.api.app import create_app
+
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(tsa=platform.tsa), host="127.0.0.1", port=port,
+                                        log_level="warning"))  # fmt: skip
+    th = threading.Thread(target=srv.run, daemon=True)
+    th.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        if time.monotonic() > deadline or not th.is_alive():
+            raise RuntimeError("the TSA did not start")
+        time.sleep(0.01)
+    attest_with(platform, f"http://127.0.0.1:{port}/tsa")
+
+    def stop() -> None:
+        srv.should_exit = True
+        th.join(10)
+
+    return stop
 
 
 # ------------------------------------------------------------------------------------------- fixtures

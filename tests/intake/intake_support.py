@@ -19,6 +19,7 @@ from bidkernel.api.kernel_routes import create_kernel_app
 from bidkernel.client import KernelClient, Package, seal_package
 from bidkernel.crypto.ca import Issued
 from bidkernel.platform import Limits, Platform, issue_opening_certificate
+from bidkernel.testing import attest_with
 from bidkernel.timestamp.clock import TrustedClock
 
 
@@ -117,4 +118,5 @@ def start_kernel(tmp: Path, *, limits: Limits | None = None, group_commit: bool 
         if time.monotonic() > deadline:
             raise RuntimeError("server did not start")
         time.sleep(0.02)
+    attest_with(p, f"http://127.0.0.1:{port}/tsa")  # the opening gate's TSA: this kernel's, on the moved clock
     return Kernel(p, f"http://127.0.0.1:{port}", st, srv, th, tmp)

@@ -9,17 +9,22 @@ import time
 
 import pytest
 from click.testing import CliRunner
+from cryptography import x509 as cx509
 from opening_support import Hall
 
+from bidkernel import providers
 from bidkernel.authn import Principal
 from bidkernel.cli.main import build_cli
 from bidkernel.client import ApiError
 from bidkernel.opening import OpeningService, read_plaintext
 from bidkernel.opening.service import plaintext_dir
-from bidkernel.platform import Platform
+from bidkernel.platform import TSA_POLICY, Platform
 from bidkernel.problems import KernelError
 from bidkernel.timestamp.clock import TrustedClock
 from bidkernel.timestamp.errors import UntrustedTimeError
+from bidkernel.timestamp.signers import Sm2Signer
+from bidkernel.timestamp.tsa import TimeStampAuthority
+from bidkernel.timestamp.verify import describe_token
 
 
 def _agency(hall: Hall) -> Principal:
@@ -100,20 +105,26 @@ def test_threshold_custody_gives_nothing_to_a_forged_clock(hall: Hall) -> None:
 
 
 def test_platform_custody_gives_nothing_to_a_fresh_forged_clock(hall: Hall) -> None:
-    """A Platform built afresh around a clock forged two days ahead (no earlier reading to step from) passes
-    the clock gate — but the platform-held key is unsealed only on a time the timestamp authority attests,
-    and the configured TSA (here the running kernel's) says it is too early: nothing decrypts."""
+    """A Platform built afresh around a clock forged two days ahead — with, as ``Platform.open(data,
+    clock=forged)`` builds it, its embedded TSA on that same forged clock — passes the clock gate, and its
+    own TSA would attest the forged time. But the platform-held key is unsealed only on the time the
+    configured TSA (here the running kernel's, verified against the CA root) attests: nothing decrypts."""
     deadline = hall.k.now() + dt.timedelta(seconds=60)
     t = hall.tender(seconds=60, opening_certificates=[], opening=(deadline + dt.timedelta(seconds=60)).isoformat())
     bids = [hall.submit(n, t, price=i)[0] for i, n in enumerate("ABC")]
     hall.after_deadline(t)  # sealed at the deadline; the opening is a minute later
     forged = TrustedClock(system=lambda: time.time() + hall.k.time.offset + 86400 * 2)
-    p2 = Platform(hall.k.platform.data, hall.k.platform.store, hall.k.platform.blobs, hall.k.platform.log,
-                  forged, hall.k.platform.tsa, hall.k.platform.pki, hall.k.platform.limits)  # fmt: skip
+    k = hall.k.platform
+    root = cx509.load_der_x509_certificate(k.pki.ca.root.certificate.der)
+    forged_tsa = TimeStampAuthority(signer=Sm2Signer(k.pki.tsa.key), chain=[root], policy=TSA_POLICY,
+                                    certificate=cx509.load_der_x509_certificate(k.pki.tsa.certificate.der),
+                                    serials=k.tsa.serials, clock=forged)  # fmt: skip
+    p2 = Platform(k.data, k.store, k.blobs, k.log, forged, forged_tsa, k.pki, k.limits)
     svc = OpeningService(p2)
     svc.require_opening_time(svc._doc(t["id"]))  # the forged clock alone would let it through
+    assert describe_token(providers.stamp(p2, b"x")).gen_time.timestamp() * 1000 > t["opening_ms"]  # and its TSA
     svc.start(_agency(hall), t["id"])
-    with pytest.raises(KernelError, match=r"timestamp authority's time .* is before the opening"):
+    with pytest.raises(KernelError, match=r"too-early: the attested time .* \(http://127\.0\.0\.1:\d+/tsa\) is before"):
         svc.advance(t["id"])
     st = svc.state(t["id"])
     assert st is not None and st["summary_ms"] is None and st["table"] == []

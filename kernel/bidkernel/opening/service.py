@@ -134,23 +134,20 @@ class OpeningService:
             raise KernelError("too-early", f"the opening is at {utc_ms(doc['opening_ms'])} (trusted time)")
 
     def require_attested_time(self, doc: dict[str, Any]) -> None:
-        """Before a key the platform holds is unsealed: the time gate again, on a time the timestamp
-        authority attests (RFC 3161 §2.4.2 genTime of a token over a fresh nonce) rather than on this
-        process's clock alone. A library caller that builds a Platform around a forged clock still meets
-        the configured TSA (an external one, or the running kernel's) and gets ``too-early``. It cannot
-        stop someone who controls both the clock and an embedded TSA's key: threshold custody or an HSM
-        provider is what protects against that (docs/protocol.md "Opening")."""
+        """Before a key the platform holds is unsealed: the time gate again, on a time the caller's clock
+        argument does not reach (:mod:`bidkernel.opening.gate`: the configured TSA's verified token over a
+        fresh label, else the embedded TSA key on the kernel's own clock): genTime − accuracy must have
+        reached the opening time (RFC 3161 §2.4.2), else ``too-early`` and nothing is unsealed."""
         import secrets
 
-        from bidkernel.timestamp.verify import describe_token
+        from bidkernel.opening import gate
 
-        nonce = b"bidkernel/opening-gate/" + doc["id"].encode() + b"/" + secrets.token_bytes(16)
-        token = providers.stamp(self.p, nonce)  # the provider's imprint is checked there
-        gen = describe_token(token).gen_time
-        if gen.timestamp() * 1000 < doc["opening_ms"]:
+        label = b"bidkernel/opening-gate/" + doc["id"].encode() + b"/" + secrets.token_bytes(16)
+        got = gate.attested_time(self.p, label)
+        if got.earliest_ms < doc["opening_ms"]:
             raise KernelError(
                 "too-early",
-                f"the timestamp authority's time {gen.isoformat()} is before the opening at "
+                f"the attested time {got.gen_time.isoformat()} ({got.source}) is before the opening at "
                 f"{utc_ms(doc['opening_ms'])}: no key is unsealed",
             )
 
