@@ -26,3 +26,22 @@ def test_opening_events_and_causes_are_in_protocol_md() -> None:
         assert kind in text, kind
     for cause, (code, _attr, _what) in CAUSES.items():
         assert f"`{cause}`" in text and code in text, cause
+
+
+def test_the_key_check_value_example_in_protocol_md_holds() -> None:
+    """An independent verifier can compute the KCV from protocol.md alone: the worked example, recomputed
+    here with another SM3 implementation (gmssl) and with ours."""
+    import re
+
+    from gmssl import func
+    from gmssl import sm3 as gm_sm3
+
+    from bidkernel.crypto.envelope import key_check_value
+
+    text = (DOCS / "protocol.md").read_text()
+    m = re.search(r"Example: K = `([0-9a-f]{32})` gives\s+KCV = `([0-9a-f]{64})`", text)
+    assert m is not None
+    key, kcv = bytes.fromhex(m.group(1)), m.group(2)
+    msg = b"bidkernel/content-key-check/v1" + b"\x00" + key
+    assert gm_sm3.sm3_hash(func.bytes_to_list(msg)) == kcv == key_check_value(key).hex()
+    assert "1.2.156.112233.2.1" in text and "opening.key_refused" in text and "threshold-remedy" in text
