@@ -543,8 +543,8 @@ class OpeningService:
                 cause, detail = _cause_of(res, j.via)
                 if j.via == "bidder-key" and cause == "wrong-key" and doc.get("remedy") == "threshold":
                     self._mark_due(tid, {k: _due(j.bid.id, j.name, cause, detail, now)})  # the remedy opens it
-                    continue
-                entries[k] = {"status": "failed", "failure": failure(j.bid.id, j.name, cause, detail, now, over)}
+                else:
+                    entries[k] = {"status": "failed", "failure": failure(j.bid.id, j.name, cause, detail, now, over)}
             j.key = b""
         self._save_items(tid, entries)
 
