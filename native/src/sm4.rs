@@ -508,6 +508,22 @@ impl CbcDecryptor {
         buf
     }
 
+    /// [`CbcDecryptor::update`] into a caller's buffer (cleared first, its capacity reused), for
+    /// streams that decrypt chunk after chunk without a fresh allocation each time.
+    pub fn update_into(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        out.clear();
+        out.extend_from_slice(&self.pending);
+        out.extend_from_slice(data);
+        let mut whole = out.len() - out.len() % BLOCK_LEN;
+        if self.pad && whole == out.len() && whole > 0 {
+            whole -= BLOCK_LEN; // keep a possible last (padded) block back
+        }
+        self.pending.clear();
+        self.pending.extend_from_slice(&out[whole..]);
+        out.truncate(whole);
+        self.decrypt_whole(out);
+    }
+
     /// Finishes: the last plaintext block(s) with padding removed; [`Error::DecryptionFailed`] for a
     /// bad length or bad padding alike.
     pub fn finalize(mut self) -> Result<Vec<u8>, Error> {

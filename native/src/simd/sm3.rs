@@ -332,3 +332,96 @@ fn batched(
     }
     out
 }
+
+/// Streaming multi-buffer SM3 (GB/T 32905 §5): many messages absorbed side by side, whole blocks
+/// at a time, so a batch of large files can be hashed in one pass while they are read — the
+/// opening re-hashes every envelope this way ([`crate::envelope`]). Lane `l`'s message is fed
+/// with [`MultiHasher::update_blocks`] (multiples of 64 bytes) and ended with
+/// [`MultiHasher::finalize`] (the remaining bytes and the padding, on the scalar path).
+pub struct MultiHasher {
+    backend: MbBackend,
+    v: Vec<[u32; 8]>,
+    total: Vec<u64>,
+}
+
+impl MultiHasher {
+    /// `lanes` fresh messages on the detected multi-buffer backend.
+    pub fn new(lanes: usize) -> Self {
+        Self::with_backend(MbBackend::detect(), lanes)
+    }
+
+    /// [`MultiHasher::new`] on an explicit backend (panics if the CPU lacks it).
+    pub fn with_backend(backend: MbBackend, lanes: usize) -> Self {
+        assert!(
+            backend.is_available(),
+            "SM3 backend {} not supported",
+            backend.name()
+        );
+        MultiHasher {
+            backend,
+            v: vec![sm3_scalar::IV; lanes],
+            total: vec![0; lanes],
+        }
+    }
+
+    /// How many lanes one kernel call of `backend` fills (more are run in several calls).
+    pub fn width(backend: MbBackend) -> usize {
+        match backend {
+            MbBackend::Avx512x16 => 2 * 16,
+            MbBackend::Avx2x8 => 8,
+            MbBackend::Serial => 1,
+        }
+    }
+
+    /// Absorbs `data[l]` into lane `l`; every slice must be a multiple of 64 bytes (an empty one
+    /// leaves its lane unchanged). Panics on a wrong lane count or a partial block.
+    pub fn update_blocks(&mut self, data: &[&[u8]]) {
+        assert_eq!(data.len(), self.v.len(), "one slice per lane");
+        assert!(
+            data.iter().all(|d| d.len() % 64 == 0),
+            "whole 64-byte blocks only"
+        );
+        for (t, d) in self.total.iter_mut().zip(data) {
+            *t = t.wrapping_add(d.len() as u64);
+        }
+        let width = Self::width(self.backend);
+        for (v, d) in self.v.chunks_mut(width).zip(data.chunks(width)) {
+            match self.backend {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: the backend's CPU features were asserted at construction.
+                MbBackend::Avx512x16 => unsafe {
+                    if d.len() > super::sm3_mb::LANES {
+                        super::sm3_mb::update_sets::<2>(v, d)
+                    } else {
+                        super::sm3_mb::update_sets::<1>(v, d)
+                    }
+                },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: as above (AVX2).
+                MbBackend::Avx2x8 => unsafe { super::sm3_mb_avx2::update8(v, d) },
+                _ => {
+                    for (vl, dl) in v.iter_mut().zip(d) {
+                        crate::sm3::compress(vl, dl);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The digest of lane `l`: its absorbed blocks followed by `rest` (any length) and the
+    /// padding of §5.2. The lane itself is left unchanged.
+    pub fn finalize(&self, l: usize, rest: &[u8]) -> [u8; DIGEST_LEN] {
+        let mut v = self.v[l];
+        let whole = rest.len() / 64 * 64;
+        crate::sm3::compress(&mut v, &rest[..whole]);
+        let mut tail = [0u8; 128];
+        let total = self.total[l].wrapping_add(rest.len() as u64);
+        let n = sm3_scalar::final_blocks(&rest[whole..], total, &mut tail);
+        crate::sm3::compress(&mut v, &tail[..n]);
+        let mut out = [0u8; DIGEST_LEN];
+        for (o, x) in out.chunks_exact_mut(4).zip(v) {
+            o.copy_from_slice(&x.to_be_bytes());
+        }
+        out
+    }
+}

@@ -201,6 +201,56 @@ pub unsafe fn digest_sets<const B: usize>(msgs: &[&[u8]], out: &mut [[u8; 32]]) 
     }
 }
 
+/// Absorbs whole blocks into up to `16 * B` running chaining values (streaming multi-buffer):
+/// `msgs[l]` (a multiple of 64 bytes) goes into `v[l]`; a lane with fewer blocks than the others
+/// is masked out of the later steps, an empty one is left unchanged.
+///
+/// # Safety
+/// The CPU must support AVX-512F and AVX-512BW ([`available`]).
+#[target_feature(enable = "avx512f,avx512bw")]
+pub unsafe fn update_sets<const B: usize>(v: &mut [[u32; 8]], msgs: &[&[u8]]) {
+    debug_assert!(msgs.len() <= LANES * B && v.len() == msgs.len());
+    debug_assert!(msgs.iter().all(|m| m.len() % 64 == 0));
+    static ZERO: [u8; 64] = [0; 64];
+    let steps = msgs.iter().map(|m| m.len() / 64).max().unwrap_or(0);
+    let mut words = [[[0u32; LANES]; 8]; B];
+    for (l, st) in v.iter().enumerate() {
+        for i in 0..8 {
+            words[l / LANES][i][l % LANES] = st[i];
+        }
+    }
+    let mut s = [[_mm512_setzero_si512(); 8]; B];
+    for k in 0..B {
+        for i in 0..8 {
+            s[k][i] = _mm512_loadu_si512(words[k][i].as_ptr() as *const _);
+        }
+    }
+    let mut ptrs = [[ZERO.as_ptr(); LANES]; B];
+    for k in 0..steps {
+        let mut active = [0u16; B];
+        for (l, m) in msgs.iter().enumerate() {
+            let (set, lane) = (l / LANES, l % LANES);
+            if k < m.len() / 64 {
+                ptrs[set][lane] = m.as_ptr().add(64 * k);
+                active[set] |= 1 << lane;
+            } else {
+                ptrs[set][lane] = ZERO.as_ptr();
+            }
+        }
+        compress16(&mut s, &ptrs, &active);
+    }
+    for k in 0..B {
+        for i in 0..8 {
+            _mm512_storeu_si512(words[k][i].as_mut_ptr() as *mut _, s[k][i]);
+        }
+    }
+    for (l, st) in v.iter_mut().enumerate() {
+        for i in 0..8 {
+            st[i] = words[l / LANES][i][l % LANES];
+        }
+    }
+}
+
 /// Expanded schedules of 16 consecutive blocks of one message, lane-major: `w[j][k]` is `W_j`
 /// of block `k`, `wp[j][k]` is `W'_j`.
 struct Expanded {

@@ -164,3 +164,47 @@ pub unsafe fn digest8(msgs: &[&[u8]], out: &mut [[u8; 32]]) {
         }
     }
 }
+
+/// Absorbs whole blocks into up to 8 running chaining values (streaming multi-buffer, as
+/// [`super::sm3_mb::update_sets`]): `msgs[l]` (a multiple of 64 bytes) goes into `v[l]`.
+///
+/// # Safety
+/// The CPU must support AVX2 ([`available`]).
+#[target_feature(enable = "avx2")]
+pub unsafe fn update8(v: &mut [[u32; 8]], msgs: &[&[u8]]) {
+    debug_assert!(msgs.len() <= LANES && v.len() == msgs.len());
+    debug_assert!(msgs.iter().all(|m| m.len() % 64 == 0));
+    static ZERO: [u8; 64] = [0; 64];
+    let steps = msgs.iter().map(|m| m.len() / 64).max().unwrap_or(0);
+    let mut words = [[0u32; LANES]; 8];
+    for (l, st) in v.iter().enumerate() {
+        for i in 0..8 {
+            words[i][l] = st[i];
+        }
+    }
+    let mut s = [_mm256_setzero_si256(); 8];
+    for i in 0..8 {
+        s[i] = _mm256_loadu_si256(words[i].as_ptr() as *const _);
+    }
+    let mut ptrs = [ZERO.as_ptr(); LANES];
+    for k in 0..steps {
+        let mut mask = [0i32; LANES];
+        for (l, m) in msgs.iter().enumerate() {
+            if k < m.len() / 64 {
+                ptrs[l] = m.as_ptr().add(64 * k);
+                mask[l] = -1;
+            } else {
+                ptrs[l] = ZERO.as_ptr();
+            }
+        }
+        compress8(&mut s, &ptrs, _mm256_loadu_si256(mask.as_ptr() as *const _));
+    }
+    for i in 0..8 {
+        _mm256_storeu_si256(words[i].as_mut_ptr() as *mut _, s[i]);
+    }
+    for (l, st) in v.iter_mut().enumerate() {
+        for i in 0..8 {
+            st[i] = words[i][l];
+        }
+    }
+}
