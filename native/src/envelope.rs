@@ -319,7 +319,9 @@ pub fn open_batch(items: &[EnvelopeItem<'_>]) -> Vec<Result<Output, Error>> {
     let threads = 2 * std::thread::available_parallelism().map_or(1, |n| n.get());
     let backend = MbBackend::detect();
     let run = || -> Vec<Result<Output, Error>> {
-        let lanes = items.len().div_ceil(threads).min(16);
+        // as many groups as fill every thread the same number of times, each of at most 16 lanes
+        let rounds = items.len().div_ceil(threads * 16).max(1);
+        let lanes = items.len().div_ceil(threads * rounds);
         if lanes < min_lanes(backend) {
             return items.par_iter().map(open_one).collect();
         }
