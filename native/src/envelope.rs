@@ -120,6 +120,26 @@ mod io_hints {
         let _ = f;
     }
 
+    /// Asks the kernel to read `len` bytes of `f` from `offset` in the background (POSIX_FADV_WILLNEED),
+    /// so the next step's read of this lane finds them in memory while the group computes.
+    pub fn prefetch(f: &File, offset: u64, len: usize) {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: as above.
+            unsafe {
+                libc::posix_fadvise(
+                    f.as_raw_fd(),
+                    offset as libc::off_t,
+                    len as libc::off_t,
+                    libc::POSIX_FADV_WILLNEED,
+                )
+            };
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = (f, offset, len);
+    }
+
     /// Starts writeback of `f`'s dirty pages now (sync_file_range(2), SYNC_FILE_RANGE_WRITE: it
     /// does not wait), so the disk writes while the batch computes and the final fsync is short.
     pub fn start_writeback(f: &File) {
@@ -271,6 +291,9 @@ fn open_group(items: &[&EnvelopeItem<'_>]) -> Vec<Result<Output, Error>> {
                 continue;
             }
             lens[l] = want;
+            if lane.pos + (want as u64) < lane.size {
+                io_hints::prefetch(&lane.file, lane.pos + want as u64, LANE_CHUNK);
+            }
         }
         let blocks: Vec<&[u8]> = (0..n)
             .map(|l| {
