@@ -281,27 +281,33 @@ def attest_with(platform: Platform, url: str) -> None:
 def serve_tsa(platform: Platform) -> Callable[[], None]:
     """Serve ``platform``'s TSA on loopback (RFC 3161 over HTTP) and make it the opening gate's TSA
     (:func:`attest_with`), for a kernel driven as a library with a moved clock (benchmarks); returns stop."""
-    import uvicorn
-
     from bidkernel.api.app import create_app
 
+    url, stop = serve_app(create_app(tsa=platform.tsa))
+    attest_with(platform, f"{url}/tsa")
+    return stop
+
+
+def serve_app(app: Any, *, timeout: float = 30, **config: Any) -> tuple[str, Callable[[], None]]:
+    """Run the ASGI ``app`` on a real uvicorn server on 127.0.0.1 and a free port, in a thread; returns
+    its base URL and a function that stops it. ``config``: more ``uvicorn.Config`` options."""
+    import uvicorn
+
     port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(tsa=platform.tsa), host="127.0.0.1", port=port,
-                                        log_level="warning"))  # fmt: skip
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **config))
     th = threading.Thread(target=srv.run, daemon=True)
     th.start()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + timeout
     while not srv.started:
         if time.monotonic() > deadline or not th.is_alive():
-            raise RuntimeError("the TSA did not start")
+            raise RuntimeError("the server did not start on loopback")
         time.sleep(0.01)
-    attest_with(platform, f"http://127.0.0.1:{port}/tsa")
 
     def stop() -> None:
         srv.should_exit = True
         th.join(10)
 
-    return stop
+    return f"http://127.0.0.1:{port}", stop
 
 
 # ------------------------------------------------------------------------------------------- fixtures

@@ -14,7 +14,9 @@ from intake_support import Kernel, start_kernel
 
 from bidkernel.client import KernelClient, Package, seal_package
 from bidkernel.crypto.ca import ENCRYPTION, SIGNING, Issued
+from bidkernel.crypto.envelope import read_header_from_file, unwrap_content_key
 from bidkernel.crypto.x509 import Certificate
+from bidkernel.custody import tender_keys
 from bidkernel.opening import OpeningService
 from bidkernel.tenders import TenderService
 
@@ -92,6 +94,26 @@ class Hall:
         pkg = self.seal(bidder, t, **kw)
         r = self.bidder(bidder).submit(t["id"], pkg)
         return str(r["body"]["bid_id"]), pkg
+
+    def key_files(self, name: str, issued: Issued | None = None) -> tuple[str, str]:
+        """``issued``'s (default: identity ``name``'s) PKCS#8 key and PEM certificate as files, for the CLI."""
+        i = issued or self.k.ids[name]
+        key, cert = self.tmp / f"{name}.key", self.tmp / f"{name}.pem"
+        key.write_bytes(i.key.to_pkcs8(True))
+        cert.write_bytes(i.certificate.to_pem())
+        return str(key), str(cert)
+
+    def share(self, tid: str, i: int) -> int:
+        """Custodian ``i``'s share of tender ``tid``'s threshold key, decrypted with its own SM2 key."""
+        with self.k.platform.store.reader() as r:
+            setup = tender_keys.setup_of(r, tid)
+        return tender_keys.decrypt_share(setup, tid, i + 1, self.custodian(i).key)
+
+    def content_keys(self, bidder: str, pkg: Package) -> dict[str, bytes]:
+        """The content key of each envelope of ``pkg``, unwrapped with ``bidder``'s own SM2 key (bidder custody)."""
+        i = self.k.ids[bidder]
+        return {e["name"]: unwrap_content_key(read_header_from_file(pkg.dir / f"{e['name']}.env"), i.key, i.certificate)
+                for e in pkg.manifest["envelopes"]}  # fmt: skip
 
     # time ----------------------------------------------------------------------------------------
     def advance_to(self, ms: int, extra_s: float = 1.0) -> None:

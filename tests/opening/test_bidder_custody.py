@@ -14,7 +14,7 @@ from opening_support import Hall
 
 from bidkernel.cli.main import build_cli
 from bidkernel.client import ApiError
-from bidkernel.crypto.envelope import read_header_from_file, unwrap_content_key
+from bidkernel.crypto.envelope import read_header_from_file
 
 
 def _files(hall: Hall, name: str) -> tuple[str, str]:
@@ -33,10 +33,7 @@ def test_bidder_custody_window_backup_and_evidence(hall: Hall) -> None:
     bid = {n: b for n, (b, _pkg) in sub.items()}
 
     def keys(n: str) -> dict[str, bytes]:
-        i = hall.k.ids[n]
-        pkg = sub[n][1]
-        return {e["name"]: unwrap_content_key(read_header_from_file(pkg.dir / f"{e['name']}.env"), i.key, i.certificate)
-                for e in pkg.manifest["envelopes"]}  # fmt: skip
+        return hall.content_keys(n, sub[n][1])
 
     # before the opening time, a key release is refused and nothing is kept
     with pytest.raises(ApiError) as e:

@@ -23,7 +23,6 @@ from bidkernel.crypto.envelope import (
     read_header_from_file,
     sign_digest,
     signed_key_check,
-    unwrap_content_key,
     verify_digest,
 )
 from bidkernel.crypto.errors import CryptoError, InvalidSignature
@@ -76,10 +75,7 @@ def test_wrong_key_with_valid_padding_is_refused_and_the_weaker_check_is_recorde
     bid = {n: b for n, (b, _pkg) in sub.items()}
 
     def keys(n: str) -> dict[str, bytes]:
-        i = hall.k.ids[n]
-        pkg = sub[n][1]
-        return {e["name"]: unwrap_content_key(read_header_from_file(pkg.dir / f"{e['name']}.env"), i.key, i.certificate)
-                for e in pkg.manifest["envelopes"]}  # fmt: skip
+        return hall.content_keys(n, sub[n][1])
 
     hall.after_deadline(t)
     hall.advance_to(t["opening_ms"])

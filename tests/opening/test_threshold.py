@@ -18,20 +18,6 @@ from bidkernel.custody import tender_keys, vss
 from bidkernel.ledger.events import decode_leaf
 
 
-def _pem_files(hall: Hall, i: int) -> tuple[str, str]:
-    c = hall.custodian(i)
-    key, cert = hall.tmp / f"c{i}.key", hall.tmp / f"c{i}.pem"
-    key.write_bytes(c.key.to_pkcs8(True))
-    cert.write_bytes(c.certificate.to_pem())
-    return str(key), str(cert)
-
-
-def _share(hall: Hall, tid: str, i: int) -> int:
-    with hall.k.platform.store.reader() as r:
-        setup = tender_keys.setup_of(r, tid)
-    return tender_keys.decrypt_share(setup, tid, i + 1, hall.custodian(i).key)
-
-
 def test_threshold_custody(hall: Hall) -> None:
     # short times: the CLI signs with the real clock, which must stay within 300 s of the (moved) kernel clock
     deadline = hall.k.now() + dt.timedelta(seconds=60)
@@ -51,7 +37,7 @@ def test_threshold_custody(hall: Hall) -> None:
     cli = build_cli()
 
     def cli_release(i: int) -> tuple[int, str]:
-        key, cert = _pem_files(hall, i)
+        key, cert = hall.key_files(f"c{i}", hall.custodian(i))
         r = runner.invoke(cli, ["custody", "release", tid, "--server", hall.k.url, "--key", key, "--cert", cert,
                                 "--no-check-local-clock"])  # fmt: skip
         return r.exit_code, r.output
@@ -61,7 +47,7 @@ def test_threshold_custody(hall: Hall) -> None:
         if moment == "closed":
             hall.after_deadline(t)
         with pytest.raises(ApiError) as e:
-            hall.custodian_client(0).release_share(tid, _share(hall, tid, 0))
+            hall.custodian_client(0).release_share(tid, hall.share(tid, 0))
         assert e.value.kind == "too-early"
         code, out = cli_release(1)
         assert code != 0 and "too-early" in out
@@ -76,12 +62,12 @@ def test_threshold_custody(hall: Hall) -> None:
     st = hall.agency().open_tender(tid)
     assert st["state"] == "opening"
     # k-1 = 1 share: cannot open, no plaintext, by HTTP or by a direct library call
-    assert hall.custodian_client(0).release_share(tid, _share(hall, tid, 0))["released"] == 1
+    assert hall.custodian_client(0).release_share(tid, hall.share(tid, 0))["released"] == 1
     assert tender_keys.threshold_key(hall.k.platform, tid) is None
     assert hall.service().advance(tid)["state"] == "opening"
     assert hall.plaintext_bytes() == 0
     # a tampered share: refused, logged naming the custodian, nothing stored
-    bad = (_share(hall, tid, 2) + 1) % vss.N
+    bad = (hall.share(tid, 2) + 1) % vss.N
     with pytest.raises(ApiError) as e:
         hall.custodian_client(2).release_share(tid, bad)
     assert e.value.kind == "bad-share" and "Custodian 2" in e.value.problem["detail"]
@@ -93,7 +79,7 @@ def test_threshold_custody(hall: Hall) -> None:
     assert hall.service().advance(tid)["state"] == "opening" and hall.plaintext_bytes() == 0
     # a stranger (not a custodian) cannot release
     with pytest.raises(ApiError) as e:
-        hall.bidder("A").release_share(tid, _share(hall, tid, 1))
+        hall.bidder("A").release_share(tid, hall.share(tid, 1))
     assert e.value.kind == "forbidden"
     # the k-th valid share, through the CLI: the tender opens
     code, out = cli_release(1)
@@ -105,7 +91,7 @@ def test_threshold_custody(hall: Hall) -> None:
     assert [s["index"] for s in rec["share_releases"]] == [1, 2] and rec["k"] == 2
     # a release after the end is refused
     with pytest.raises(ApiError) as e:
-        hall.custodian_client(2).release_share(tid, _share(hall, tid, 2))
+        hall.custodian_client(2).release_share(tid, hall.share(tid, 2))
     assert e.value.kind == "opening-state"
 
 
@@ -119,14 +105,14 @@ def test_custodian_detects_a_tampered_encrypted_share(hall: Hall) -> None:
         setup = tender_keys.setup_of(r, tid)
     from bidkernel.crypto import sm2
 
-    other = _share(hall, tid, 1)
+    other = hall.share(tid, 1)
     msg = tender_keys.SHARE_MAGIC + tid.encode() + b"\x00" + bytes([1]) + other.to_bytes(32, "big")
     setup["custodians"][0]["encrypted_share"] = base64.b64encode(
         sm2.encrypt(hall.custodian(0).certificate.public_key, msg)
     ).decode()
     with hall.k.platform.store.transaction() as tx:
         tx.opening_entry_put(tid, tender_keys.ENTRY, "setup", orjson.dumps(setup))
-    key, cert = _pem_files(hall, 0)
+    key, cert = hall.key_files("c0", hall.custodian(0))
     r = CliRunner().invoke(build_cli(), ["custody", "release", tid, "--server", hall.k.url, "--key", key,
                                          "--cert", cert, "--no-check-local-clock"])  # fmt: skip
     assert r.exit_code != 0 and "not valid" in r.output and "Feldman" in r.output

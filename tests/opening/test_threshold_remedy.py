@@ -28,20 +28,6 @@ from bidkernel.opening.service import plaintext_dir
 from bidkernel.problems import KernelError
 
 
-def _files(hall: Hall, name: str, issued: object | None = None) -> tuple[str, str]:
-    i = issued or hall.k.ids[name]
-    key, cert = hall.tmp / f"{name}.key", hall.tmp / f"{name}.pem"
-    key.write_bytes(i.key.to_pkcs8(True))  # type: ignore[attr-defined]
-    cert.write_bytes(i.certificate.to_pem())  # type: ignore[attr-defined]
-    return str(key), str(cert)
-
-
-def _share(hall: Hall, tid: str, i: int) -> int:
-    with hall.k.platform.store.reader() as r:
-        setup = tender_keys.setup_of(r, tid)
-    return tender_keys.decrypt_share(setup, tid, i + 1, hall.custodian(i).key)
-
-
 def test_bidder_key_with_threshold_remedy(hall: Hall) -> None:
     cs = [{"name": f"Custodian {i}", "certificate": hall.custodian(i).certificate.to_pem().decode()} for i in range(3)]
     deadline = hall.k.now() + dt.timedelta(seconds=60)
@@ -64,7 +50,7 @@ def test_bidder_key_with_threshold_remedy(hall: Hall) -> None:
 
     # A seals with the CLI from the tender's public JSON: two recipients, its own key and the threshold key
     hall.bidder("A")
-    a_key, a_cert = _files(hall, "A")
+    a_key, a_cert = hall.key_files("A")
     tender_json = hall.tmp / "tender.json"
     tender_json.write_bytes(orjson.dumps(hall.agency().call("GET", f"/tenders/{tid}")))
     (hall.tmp / "a-summary.json").write_text('{"bidder": "A", "price": 11}')
@@ -93,15 +79,15 @@ def test_bidder_key_with_threshold_remedy(hall: Hall) -> None:
     hall.after_deadline(t)
     c0 = hall.custodian_client(0)
     with pytest.raises(ApiError) as e:
-        c0.release_share(tid, _share(hall, tid, 0))
+        c0.release_share(tid, hall.share(tid, 0))
     assert (e.value.status, e.value.kind) == (409, "too-early")
-    k1, c1 = _files(hall, "custodian-1", hall.custodian(1))
+    k1, c1 = hall.key_files("custodian-1", hall.custodian(1))
     r = CliRunner().invoke(build_cli(), ["custody", "release", tid, "--server", hall.k.url, "--key", k1,
                                          "--cert", c1, "--no-check-local-clock"])  # fmt: skip
     assert r.exit_code != 0 and "too-early" in r.output
     svc = OpeningService(hall.k.platform)
     with pytest.raises(KernelError, match="too-early"):
-        Releases(svc).release_share(_principal(hall, 0), tid, {"share": f"{_share(hall, tid, 0):064x}"})
+        Releases(svc).release_share(_principal(hall, 0), tid, {"share": f"{hall.share(tid, 0):064x}"})
     assert tender_keys.threshold_key(hall.k.platform, tid) is None
     with pytest.raises(ApiError) as e:
         hall.agency().open_tender(tid)
@@ -120,7 +106,7 @@ def test_bidder_key_with_threshold_remedy(hall: Hall) -> None:
         hall.bidder("C").release_bid_keys(bid["C"], {"summary": os.urandom(16)})
     assert e.value.kind == "bad-key-release"
     # one custodian releases during the window (k-1 = 1 share): nothing of C or D opens, even after the window
-    c0.release_share(tid, _share(hall, tid, 0))
+    c0.release_share(tid, hall.share(tid, 0))
     st = svc.advance(tid)
     rows = {x["bid_id"]: x for x in st["table"]}
     assert rows[bid["A"]]["status"] == rows[bid["B"]]["status"] == "opened"
@@ -166,7 +152,7 @@ def test_bidder_key_with_threshold_remedy(hall: Hall) -> None:
     assert [x["envelope"] for x in custody["key_refusals"]] == ["summary"]
     plain = hall.k.client("agency-a").raw("GET", f"/bids/{bid['C']}/plaintext/doc0")[2]
     assert plain == (pkgs["C"].dir.parent / "f0.bin").read_bytes()
-    ag_key, ag_cert = _files(hall, "agency-a")
+    ag_key, ag_cert = hall.key_files("agency-a")
     r = CliRunner().invoke(build_cli(), ["open", tid, "--server", hall.k.url, "--key", ag_key,
                                          "--cert", ag_cert])  # fmt: skip
     assert r.exit_code == 0, r.output
@@ -205,7 +191,7 @@ def test_the_remedy_waits_for_the_end_of_the_bidders_window(hall: Hall) -> None:
     hall.after_deadline(t)
     hall.agency().open_tender(t["id"])
     for i in range(2):
-        hall.custodian_client(i).release_share(t["id"], _share(hall, t["id"], i))
+        hall.custodian_client(i).release_share(t["id"], hall.share(t["id"], i))
     svc = OpeningService(hall.k.platform)
     st = svc.advance(t["id"])
     assert st["state"] == "opening" and not st.get("awaiting_remedy")

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from ts_pki import Issued
 
+from bidkernel.testing import serve_app
 from bidkernel.timestamp import TimeStampAuthority, TrustedClock
 from bidkernel.timestamp.serials import SqliteSerialCounter
 from bidkernel.timestamp.signers import ECDSA_P256_SHA256, load_signer
@@ -42,21 +40,11 @@ def free_port() -> int:
 @contextmanager
 def serve(app: Any) -> Iterator[str]:
     """Run ``app`` on a real uvicorn server on 127.0.0.1 and a random free port; yield its base URL."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
+    url, stop = serve_app(app, timeout=10, lifespan="off")
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield url
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        stop()
 
 
 def slow_app(delay: float) -> Any:
