@@ -8,9 +8,10 @@ reason and its stable code and exits 1.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -59,31 +60,27 @@ def ts_group() -> None:
     """RFC 3161 time-stamping (like `openssl ts`): make requests, answer them, verify replies."""
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+_IN = click.Path(exists=True, dir_okay=False, path_type=Path)  # a file to read
+_OUT = click.Path(dir_okay=False, path_type=Path)  # a file to write
+
+
+def _opt(name: str, dest: str | None = None, **kw: Any) -> Callable[[_F], _F]:
+    """An option spelled both as `openssl ts` spells it (``-name``) and the usual way (``--name``)."""
+    return click.option(f"-{name}", f"--{name.replace('_', '-')}", dest or name, **kw)
+
+
 # --- query ------------------------------------------------------------------------------------------
 @ts_group.command("query")
-@click.option(
-    "-data", "--data", "data", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="File to stamp."
-)
-@click.option("-digest", "--digest", "digest_hex", help="Digest to stamp, in hex (instead of -data).")
+@_opt("data", type=_IN, help="File to stamp.")
+@_opt("digest", "digest_hex", help="Digest to stamp, in hex (instead of -data).")
 @_hash_options
-@click.option("-tspolicy", "--tspolicy", "policy", help="Ask for this TSA policy OID.")
-@click.option("-no_nonce", "--no-nonce", "no_nonce", is_flag=True, help="Leave out the nonce.")
-@click.option("-cert", "--cert", "cert", is_flag=True, help="Ask the TSA to include its certificate.")
-@click.option(
-    "-in",
-    "--in",
-    "in_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Show an existing request (with -text).",
-)
-@click.option(
-    "-out",
-    "--out",
-    "out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the DER request here (default: stdout).",
-)
-@click.option("-text", "--text", "text", is_flag=True, help="Print the request in readable form instead of DER.")
+@_opt("tspolicy", "policy", help="Ask for this TSA policy OID.")
+@_opt("no_nonce", is_flag=True, help="Leave out the nonce.")
+@_opt("cert", is_flag=True, help="Ask the TSA to include its certificate.")
+@_opt("in", "in_file", type=_IN, help="Show an existing request (with -text).")
+@_opt("out", type=_OUT, help="Write the DER request here (default: stdout).")
+@_opt("text", is_flag=True, help="Print the request in readable form instead of DER.")
 def query(
     data: Path | None,
     digest_hex: str | None,
@@ -158,71 +155,19 @@ def _reply_text(rep: ReplySummary) -> str:
 
 # --- reply ------------------------------------------------------------------------------------------
 @ts_group.command("reply")
-@click.option(
-    "-queryfile",
-    "--queryfile",
-    "queryfile",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The DER TimeStampReq to answer.",
-)
-@click.option(
-    "-config",
-    "--config",
-    "config",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="TSA configuration (TOML, see docs/operations.md).",
-)
-@click.option(
-    "-inkey",
-    "--inkey",
-    "inkey",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="TSA private key (instead of -config).",
-)
-@click.option(
-    "-signer",
-    "--signer",
-    "signer",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="TSA certificate (instead of -config).",
-)
-@click.option(
-    "-chain",
-    "--chain",
-    "chain",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Certificates to include with the TSA's.",
-)
-@click.option("-policy", "--policy", "policy", help="Policy OID (instead of -config).")
-@click.option(
-    "-profile",
-    "--profile",
-    "profile",
-    type=click.Choice(["ecdsa-p256-sha256", "sm2-sm3"]),
-    help="Signing profile (with -inkey).",
-)
-@click.option(
-    "-serial_db",
-    "--serial-db",
-    "serial_db",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Serial store (SQLite) (with -inkey).",
-)
-@click.option(
-    "-in",
-    "--in",
-    "in_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Show an existing reply (with -text).",
-)
-@click.option("-token_in", "--token-in", "token_in", is_flag=True, help="-in holds a bare token, not a reply.")
-@click.option(
-    "-token_out", "--token-out", "token_out", is_flag=True, help="Write the bare TimeStampToken, not the reply."
-)
-@click.option(
-    "-out", "--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Write here (default: stdout)."
-)
-@click.option("-text", "--text", "text", is_flag=True, help="Print in readable form instead of DER.")
+@_opt("queryfile", type=_IN, help="The DER TimeStampReq to answer.")
+@_opt("config", type=_IN, help="TSA configuration (TOML, see docs/operations.md).")
+@_opt("inkey", type=_IN, help="TSA private key (instead of -config).")
+@_opt("signer", type=_IN, help="TSA certificate (instead of -config).")
+@_opt("chain", type=_IN, help="Certificates to include with the TSA's.")
+@_opt("policy", help="Policy OID (instead of -config).")
+@_opt("profile", type=click.Choice(["ecdsa-p256-sha256", "sm2-sm3"]), help="Signing profile (with -inkey).")
+@_opt("serial_db", type=_OUT, help="Serial store (SQLite) (with -inkey).")
+@_opt("in", "in_file", type=_IN, help="Show an existing reply (with -text).")
+@_opt("token_in", is_flag=True, help="-in holds a bare token, not a reply.")
+@_opt("token_out", is_flag=True, help="Write the bare TimeStampToken, not the reply.")
+@_opt("out", type=_OUT, help="Write here (default: stdout).")
+@_opt("text", is_flag=True, help="Print in readable form instead of DER.")
 def reply(
     queryfile: Path | None,
     config: Path | None,
@@ -307,48 +252,17 @@ def _authority(
 
 # --- verify -----------------------------------------------------------------------------------------
 @ts_group.command("verify")
-@click.option(
-    "-in",
-    "--in",
-    "in_file",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The reply (or token with -token_in).",
-)
-@click.option("-token_in", "--token-in", "token_in", is_flag=True, help="-in holds a bare TimeStampToken.")
-@click.option(
-    "-queryfile",
-    "--queryfile",
-    "queryfile",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The request: imprint, nonce and policy must match.",
-)
-@click.option(
-    "-data", "--data", "data", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="The stamped file."
-)
-@click.option("-digest", "--digest", "digest_hex", help="The stamped digest in hex (algorithm from the token).")
-@click.option(
-    "-CAfile",
-    "--CAfile",
-    "cafile",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Trusted root certificates (PEM).",
-)
-@click.option(
-    "-untrusted",
-    "--untrusted",
-    "untrusted",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="More certificates (PEM), e.g. the TSA's.",
-)
-@click.option("-attime", "--attime", "attime", type=int, help="Validate the chain at this Unix time (default: now).")
-@click.option(
-    "-sm2_id", "--sm2-id", "sm2_id", default="1234567812345678", show_default=True, help="SM2 ID of the TSA signature."
-)
-@click.option(
-    "-cert_empty_sm2_id",
-    "--cert-empty-sm2-id",
+@_opt("in", "in_file", required=True, type=_IN, help="The reply (or token with -token_in).")
+@_opt("token_in", is_flag=True, help="-in holds a bare TimeStampToken.")
+@_opt("queryfile", type=_IN, help="The request: imprint, nonce and policy must match.")
+@_opt("data", type=_IN, help="The stamped file.")
+@_opt("digest", "digest_hex", help="The stamped digest in hex (algorithm from the token).")
+@_opt("CAfile", "cafile", required=True, type=_IN, help="Trusted root certificates (PEM).")
+@_opt("untrusted", type=_IN, help="More certificates (PEM), e.g. the TSA's.")
+@_opt("attime", type=int, help="Validate the chain at this Unix time (default: now).")
+@_opt("sm2_id", default="1234567812345678", show_default=True, help="SM2 ID of the TSA signature.")
+@_opt(
+    "cert_empty_sm2_id",
     "cert_empty_id",
     is_flag=True,
     help="Also accept SM2 certificate signatures made with an empty ID (OpenSSL 3.0's default).",
@@ -406,14 +320,7 @@ def verify(
 
 # --- serve ------------------------------------------------------------------------------------------
 @ts_group.command("serve")
-@click.option(
-    "-config",
-    "--config",
-    "config",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="TSA configuration (TOML).",
-)
+@_opt("config", required=True, type=_IN, help="TSA configuration (TOML).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=3161, show_default=True, type=int, help="Port to listen on.")
 def serve(config: Path, host: str, port: int) -> None:
