@@ -226,6 +226,16 @@ fn decrypt_on(
     fmt: CipherFormat,
     backend: Backend,
 ) -> Result<Zeroizing<Vec<u8>>> {
+    decrypt_keeping_point(key, ct, fmt, backend).map(|(m, _point)| m)
+}
+
+/// GB/T 32918.4 §7.1 B1-B7: the plaintext, and the shared point x2 || y2 it was opened with.
+fn decrypt_keeping_point(
+    key: &PrivateKey,
+    ct: &[u8],
+    fmt: CipherFormat,
+    backend: Backend,
+) -> Result<(Zeroizing<Vec<u8>>, SharedPoint)> {
     let malformed = Sm2Error::Decrypt(DecryptFailure::Malformed);
     let parts = Parts::decode(ct, fmt).ok_or(malformed)?;
     // B1: C1 on the curve; coordinates below p; never infinity (no affine encoding of it).
@@ -240,13 +250,16 @@ fn decrypt_on(
     let mut m = Zeroizing::new(parts.c2);
     let zero = kdf_xor(&shared.x, &shared.y, &mut m);
     let mut u = c3_hash(&shared.x, &m, &shared.y);
+    let mut point = Zeroizing::new([0u8; 2 * FIELD_LEN]);
+    point[..FIELD_LEN].copy_from_slice(&shared.x);
+    point[FIELD_LEN..].copy_from_slice(&shared.y);
     drop(shared); // wipes (x2, y2)
     let ok = u.ct_eq(&parts.c3);
     u.zeroize();
     if zero || !bool::from(ok) {
         return Err(Sm2Error::Decrypt(DecryptFailure::Integrity));
     }
-    Ok(m)
+    Ok((m, point))
 }
 
 /// x2 || y2 of GB/T 32918.4, 7.1 B3 (wiped on drop).
@@ -261,20 +274,7 @@ pub fn decrypt_with_point(
     ct: &[u8],
     fmt: CipherFormat,
 ) -> Result<(Zeroizing<Vec<u8>>, SharedPoint)> {
-    let malformed = Sm2Error::Decrypt(DecryptFailure::Malformed);
-    let parts = Parts::decode(ct, fmt).ok_or(malformed)?;
-    let c1 = Option::<AffinePoint>::from(AffinePoint::from_coordinates(
-        &FieldBytes::from(parts.c1x),
-        &FieldBytes::from(parts.c1y),
-    ))
-    .ok_or(malformed)?;
-    let shared = point_mul(&c1, key.scalar(), Backend::current());
-    let mut point = Zeroizing::new([0u8; 2 * FIELD_LEN]);
-    point[..FIELD_LEN].copy_from_slice(&shared.x);
-    point[FIELD_LEN..].copy_from_slice(&shared.y);
-    drop(shared);
-    let m = decrypt(key, ct, fmt)?;
-    Ok((m, point))
+    decrypt_keeping_point(key, ct, fmt, Backend::current())
 }
 
 /// Does `point` (x2 || y2) open `ct` to `msg`? C2 = msg XOR KDF(x2 || y2) and C3 = SM3(x2 || msg || y2)
