@@ -48,6 +48,19 @@ def test_health_metrics_and_unknown_route(kernel: Kernel) -> None:
     assert b'bidkernel_http_requests_total{route="/tenders/{tender_id}/bids",status="201"} 1.0' in body
 
 
+def test_unknown_route_and_wrong_method_are_problem_json(kernel: Kernel) -> None:
+    c = kernel.client()
+    for method, path, status, kind in (
+        ("GET", "/no/such/route", 404, "not-found"),
+        ("DELETE", "/healthz", 405, "method-not-allowed"),
+    ):
+        got, headers, body = c.raw(method, path, sign=False)
+        assert got == status and headers["content-type"] == "application/problem+json", (path, headers)
+        assert orjson.loads(body)["type"] == f"https://bidkernel.dev/problems/{kind}"
+    _s, headers, _b = c.raw("DELETE", "/healthz", sign=False)
+    assert "GET" in headers["allow"]
+
+
 def test_ledger_checkpoint_and_proofs_verify(kernel: Kernel) -> None:
     k = kernel
     t = k.tender()

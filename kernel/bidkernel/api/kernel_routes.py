@@ -31,12 +31,13 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from bidkernel import __version__
-from bidkernel.api.problem import error_response
+from bidkernel.api.problem import error_response, problem
 from bidkernel.api.tsa_routes import tsa_routes
 from bidkernel.authn import Authenticator, Principal
 from bidkernel.crypto.sm3 import sm3
@@ -679,7 +680,16 @@ def create_kernel_app(
             delivering.cancel()
             deliverer.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    async def routing_problem(_request: Request, exc: Exception) -> Response:
+        # Starlette's own 404/405 would be text/plain; every error the kernel returns is problem+json (RFC 9457)
+        assert isinstance(exc, HTTPException)
+        kind = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "bad-request")
+        resp = problem(exc.status_code, kind, PROBLEMS[kind][1], exc.detail)
+        for k, v in (exc.headers or {}).items():
+            resp.headers[k] = v
+        return resp
+
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: routing_problem})
     app.state.ctx = ctx
     app.state.deliverer = deliverer
     return app
