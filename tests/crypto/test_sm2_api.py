@@ -4,6 +4,7 @@ formats, errors, batch entry points."""
 from __future__ import annotations
 
 import base64
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -120,6 +121,29 @@ def test_sign_verify_formats_and_ids() -> None:
 def test_signatures_are_randomized() -> None:
     k = sm2.generate_private_key()
     assert len({sm2.sign(k, b"same") for _ in range(8)}) == 8
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
+def test_forked_child_never_reuses_a_pooled_nonce() -> None:
+    """The key's nonce pool is filled in the parent; after a fork, parent and child each sign the
+    same message once. Equal r for the same message and key means the same nonce (r = e + x1),
+    which would leak the private key; the child must refill its pool instead."""
+    k = sm2.generate_private_key()
+    sm2.sign(k, b"warm the pool", fmt="raw")  # fills the pool (32 nonces) in the parent
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: sign, report r, exit without running pytest's teardown
+        try:
+            os.write(wfd, sm2.sign(k, b"same", fmt="raw")[:32])
+        finally:
+            os._exit(0)
+    os.close(wfd)
+    parent_r = sm2.sign(k, b"same", fmt="raw")[:32]
+    with os.fdopen(rfd, "rb") as f:
+        child_r = f.read()
+    os.waitpid(pid, 0)
+    assert len(child_r) == 32
+    assert child_r != parent_r
 
 
 def test_encrypt_decrypt_formats() -> None:

@@ -248,16 +248,39 @@ fn mont_mul(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
     if has_adx() {
         mont_mul_adx(a, b)
     } else {
-        mont_mul_mulq(a, b)
+        mont_mul_mulq_cold(a, b)
     }
 }
 
-/// BMI2 (`mulx`) and ADX (`adcx`/`adox`) present; `is_x86_feature_detected!` caches the answer,
-/// so this is a load and a predictable branch per product.
+/// [`mont_mul_mulq`] out of line: every field operation is inlined into the point formulas, and
+/// inlining both variants at each site doubles the code of the hot loops; CPUs without BMI2/ADX
+/// (before 2014) pay a call instead.
+#[cfg(target_arch = "x86_64")]
+#[cold]
+#[inline(never)]
+fn mont_mul_mulq_cold(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
+    mont_mul_mulq(a, b)
+}
+
+/// BMI2 (`mulx`) and ADX (`adcx`/`adox`) present. Asked before every field product, so the
+/// answer is kept in one byte (0 = not yet asked, 1 = no, 2 = yes): a relaxed load, a compare
+/// and a predictable branch, where two `is_x86_feature_detected!` calls are two loads, two
+/// initialisation checks and two bit tests.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn has_adx() -> bool {
-    std::arch::is_x86_feature_detected!("adx") && std::arch::is_x86_feature_detected!("bmi2")
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static STATE: AtomicU8 = AtomicU8::new(0);
+    match STATE.load(Ordering::Relaxed) {
+        2 => true,
+        1 => false,
+        _ => {
+            let yes = std::arch::is_x86_feature_detected!("adx")
+                && std::arch::is_x86_feature_detected!("bmi2");
+            STATE.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
+            yes
+        }
+    }
 }
 
 /// The CIOS rows of [`mont_mul_generic`] in assembly with `mulx` and the two carry chains of
@@ -563,6 +586,159 @@ pub(crate) fn mont_mul_mulq(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
     )
 }
 
+/// Montgomery square a²·2^-256 mod p (input < p, output < p) with `mulx` and `adcx`/`adox`:
+/// the six cross products once, doubled, plus the four diagonal squares (10 multiplications
+/// instead of the product's 16), then the low half reduced in four rows and the high half added.
+///
+/// Each reduction row (m = the lowest limb, -p^-1 ≡ 1 mod 2^64) replaces the four limbs L by
+/// (L + m·p)/2^64 = L/2^64 + m·(2^192 + 1) - m·(2^160 + 2^32), in place, with m's own register
+/// becoming the top limb. No fifth limb is needed: L < 2^256 gives (L + m·p)/2^64 < 2^192 + p
+/// < 2^256, so a carry out of the additions is always cancelled by the borrow of the
+/// subtractions that follow. The sum of the high half (< p, because a < p) and the reduced low
+/// half (< 2^256) is < 2^257 and, being a²·2^-256 + k·p/2^256 < 2p, needs one conditional
+/// subtraction of p (`cmovc`, no branch). Only called when BMI2 and ADX are present (`has_adx`).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn mont_sqr_adx(a: &[u64; 4]) -> [u64; 4] {
+    let (r0, r1, r2, r3): (u64, u64, u64, u64);
+    // SAFETY: reads 32 bytes through `a` (a `&[u64; 4]`), writes only registers.
+    unsafe {
+        core::arch::asm!(
+        // Cross products a_i·a_j (i < j) into x1..x6.
+        "mov rdx, qword ptr [{a}]",
+        "mulx {x2}, {x1}, qword ptr [{a} + 8]",
+        "mulx {x3}, rax, qword ptr [{a} + 16]",
+        "add {x2}, rax",
+        "mulx {x4}, rax, qword ptr [{a} + 24]",
+        "adc {x3}, rax",
+        "adc {x4}, 0",
+        "mov rdx, qword ptr [{a} + 8]",
+        "mulx {u}, rax, qword ptr [{a} + 16]",
+        "mulx {x5}, {t}, qword ptr [{a} + 24]",
+        "add {x3}, rax",
+        "adc {x4}, {u}",
+        "adc {x5}, 0",
+        "add {x4}, {t}",
+        "adc {x5}, 0",
+        "mov rdx, qword ptr [{a} + 16]",
+        "mulx {x6}, rax, qword ptr [{a} + 24]",
+        "add {x5}, rax",
+        "adc {x6}, 0",
+        // Doubled, into x1..x7.
+        "xor {x7}, {x7}",
+        "add {x1}, {x1}",
+        "adc {x2}, {x2}",
+        "adc {x3}, {x3}",
+        "adc {x4}, {x4}",
+        "adc {x5}, {x5}",
+        "adc {x6}, {x6}",
+        "adc {x7}, 0",
+        // Plus the squares a_i² (mov and mulx leave the flags alone).
+        "mov rdx, qword ptr [{a}]",
+        "mulx {t}, {x0}, rdx",
+        "mov rdx, qword ptr [{a} + 8]",
+        "mulx {u}, rax, rdx",
+        "add {x1}, {t}",
+        "adc {x2}, rax",
+        "adc {x3}, {u}",
+        "mov rdx, qword ptr [{a} + 16]",
+        "mulx {u}, rax, rdx",
+        "adc {x4}, rax",
+        "adc {x5}, {u}",
+        "mov rdx, qword ptr [{a} + 24]",
+        "mulx {u}, rax, rdx",
+        "adc {x6}, rax",
+        "adc {x7}, {u}",
+        // Reduce the low half x0..x3 (four rows; the limbs rotate).
+        "mov rax, {x0}",
+        "shl rax, 32",
+        "mov rdx, {x0}",
+        "shr rdx, 32",
+        "add {x1}, {x0}",
+        "adc {x2}, 0",
+        "adc {x3}, 0",
+        "adc {x0}, 0",
+        "sub {x1}, rax",
+        "sbb {x2}, rdx",
+        "sbb {x3}, rax",
+        "sbb {x0}, rdx",
+        "mov rax, {x1}",
+        "shl rax, 32",
+        "mov rdx, {x1}",
+        "shr rdx, 32",
+        "add {x2}, {x1}",
+        "adc {x3}, 0",
+        "adc {x0}, 0",
+        "adc {x1}, 0",
+        "sub {x2}, rax",
+        "sbb {x3}, rdx",
+        "sbb {x0}, rax",
+        "sbb {x1}, rdx",
+        "mov rax, {x2}",
+        "shl rax, 32",
+        "mov rdx, {x2}",
+        "shr rdx, 32",
+        "add {x3}, {x2}",
+        "adc {x0}, 0",
+        "adc {x1}, 0",
+        "adc {x2}, 0",
+        "sub {x3}, rax",
+        "sbb {x0}, rdx",
+        "sbb {x1}, rax",
+        "sbb {x2}, rdx",
+        "mov rax, {x3}",
+        "shl rax, 32",
+        "mov rdx, {x3}",
+        "shr rdx, 32",
+        "add {x0}, {x3}",
+        "adc {x1}, 0",
+        "adc {x2}, 0",
+        "adc {x3}, 0",
+        "sub {x0}, rax",
+        "sbb {x1}, rdx",
+        "sbb {x2}, rax",
+        "sbb {x3}, rdx",
+        // High half + reduced low half, then subtract p once if that does not borrow.
+        "xor {t}, {t}",
+        "add {x4}, {x0}",
+        "adc {x5}, {x1}",
+        "adc {x6}, {x2}",
+        "adc {x7}, {x3}",
+        "adc {t}, 0",
+        "mov {x0}, {x4}",
+        "mov {x1}, {x5}",
+        "mov {x2}, {x6}",
+        "mov {x3}, {x7}",
+        "movabs {u}, 0xffffffff00000000",
+        "movabs rax, 0xfffffffeffffffff",
+        "sub {x4}, -1",
+        "sbb {x5}, {u}",
+        "sbb {x6}, -1",
+        "sbb {x7}, rax",
+        "sbb {t}, 0",
+        "cmovc {x4}, {x0}",
+        "cmovc {x5}, {x1}",
+        "cmovc {x6}, {x2}",
+        "cmovc {x7}, {x3}",
+            a = in(reg) a.as_ptr(),
+            x0 = out(reg) _,
+            x1 = out(reg) _,
+            x2 = out(reg) _,
+            x3 = out(reg) _,
+            x4 = out(reg) r0,
+            x5 = out(reg) r1,
+            x6 = out(reg) r2,
+            x7 = out(reg) r3,
+            t = out(reg) _,
+            u = out(reg) _,
+            out("rax") _,
+            out("rdx") _,
+            options(pure, readonly, nostack)
+        );
+    }
+    [r0, r1, r2, r3]
+}
+
 /// The same product through [`mul_wide`] + [`mont_reduce`] (test cross-check).
 #[cfg(test)]
 pub(crate) fn mont_mul_sos(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
@@ -798,8 +974,61 @@ impl Fe {
         out
     }
 
+    /// self + o mod p: one carry chain, then p subtracted unless that borrows (`cmovc`). The
+    /// x86-64 assembly keeps the limbs in registers and the flags in one chain; LLVM's code for
+    /// the Rust form ([`Fe::add_generic`]) measured about 1.5x slower.
     #[inline(always)]
     pub(crate) fn add(&self, o: &Fe) -> Fe {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let [mut a0, mut a1, mut a2, mut a3] = self.0;
+            // SAFETY: registers only.
+            unsafe {
+                core::arch::asm!(
+                    "xor {c:e}, {c:e}",
+                    "add {a0}, {b0}",
+                    "adc {a1}, {b1}",
+                    "adc {a2}, {b2}",
+                    "adc {a3}, {b3}",
+                    "adc {c}, 0",
+                    "mov {b0}, {a0}",
+                    "mov {b1}, {a1}",
+                    "mov {b2}, {a2}",
+                    "mov {b3}, {a3}",
+                    "movabs {t}, 0xffffffff00000000",
+                    "sub {b0}, -1",
+                    "sbb {b1}, {t}",
+                    "movabs {t}, 0xfffffffeffffffff",
+                    "sbb {b2}, -1",
+                    "sbb {b3}, {t}",
+                    "sbb {c}, 0",
+                    "cmovnc {a0}, {b0}",
+                    "cmovnc {a1}, {b1}",
+                    "cmovnc {a2}, {b2}",
+                    "cmovnc {a3}, {b3}",
+                    a0 = inout(reg) a0,
+                    a1 = inout(reg) a1,
+                    a2 = inout(reg) a2,
+                    a3 = inout(reg) a3,
+                    b0 = inout(reg) o.0[0] => _,
+                    b1 = inout(reg) o.0[1] => _,
+                    b2 = inout(reg) o.0[2] => _,
+                    b3 = inout(reg) o.0[3] => _,
+                    c = out(reg) _,
+                    t = out(reg) _,
+                    options(pure, nomem, nostack)
+                );
+            }
+            Fe([a0, a1, a2, a3])
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        self.add_generic(o)
+    }
+
+    /// The portable form of [`Fe::add`] (the tests compare the two).
+    #[cfg_attr(all(target_arch = "x86_64", not(test)), allow(dead_code))]
+    #[inline(always)]
+    pub(crate) fn add_generic(&self, o: &Fe) -> Fe {
         let (s0, c) = adc(self.0[0], o.0[0], 0);
         let (s1, c) = adc(self.0[1], o.0[1], c);
         let (s2, c) = adc(self.0[2], o.0[2], c);
@@ -807,8 +1036,52 @@ impl Fe {
         Fe(reduce_once([s0, s1, s2, s3], c))
     }
 
+    /// self - o mod p: one borrow chain, then p added back under the borrow mask (p's limbs
+    /// made from the mask: -1, mask << 32, -1, mask with bit 32 cleared). Assembly on x86-64 as
+    /// for [`Fe::add`].
     #[inline(always)]
     pub(crate) fn sub(&self, o: &Fe) -> Fe {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let [mut a0, mut a1, mut a2, mut a3] = self.0;
+            // SAFETY: registers only.
+            unsafe {
+                core::arch::asm!(
+                    "sub {a0}, {b0}",
+                    "sbb {a1}, {b1}",
+                    "sbb {a2}, {b2}",
+                    "sbb {a3}, {b3}",
+                    "sbb {m}, {m}",
+                    "mov {b1}, {m}",
+                    "shl {b1}, 32",
+                    "mov {b3}, {m}",
+                    "btr {b3}, 32",
+                    "add {a0}, {m}",
+                    "adc {a1}, {b1}",
+                    "adc {a2}, {m}",
+                    "adc {a3}, {b3}",
+                    a0 = inout(reg) a0,
+                    a1 = inout(reg) a1,
+                    a2 = inout(reg) a2,
+                    a3 = inout(reg) a3,
+                    b0 = in(reg) o.0[0],
+                    b1 = inout(reg) o.0[1] => _,
+                    b2 = in(reg) o.0[2],
+                    b3 = inout(reg) o.0[3] => _,
+                    m = out(reg) _,
+                    options(pure, nomem, nostack)
+                );
+            }
+            Fe([a0, a1, a2, a3])
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        self.sub_generic(o)
+    }
+
+    /// The portable form of [`Fe::sub`] (the tests compare the two).
+    #[cfg_attr(all(target_arch = "x86_64", not(test)), allow(dead_code))]
+    #[inline(always)]
+    pub(crate) fn sub_generic(&self, o: &Fe) -> Fe {
         let (d0, b) = sbb(self.0[0], o.0[0], 0);
         let (d1, b) = sbb(self.0[1], o.0[1], b);
         let (d2, b) = sbb(self.0[2], o.0[2], b);
@@ -820,6 +1093,26 @@ impl Fe {
         let (r2, c) = adc(d2, P[2] & mask, c);
         let (r3, _) = adc(d3, P[3] & mask, c);
         Fe([r0, r1, r2, r3])
+    }
+
+    /// self·k for a small constant k ≤ 16 (3, 4 and 8 in the point formulas), one operation
+    /// instead of a chain of doublings. The product x·k = lo + hi·2^256 (hi < k) is folded with
+    /// 2^256 ≡ 2^224 + 2^96 - 2^64 + 1 (mod p): hi·(2^256 mod p) has the limbs
+    /// [hi, hi·(2^32 - 1), 0, hi·2^32], all without borrow because hi < 2^32. The sum is
+    /// < 2^256 + 16·2^225 < 2p, so one conditional subtraction finishes it. Montgomery form is
+    /// kept (k is a plain integer). Constant time.
+    #[inline(always)]
+    pub(crate) fn mul_small(&self, k: u64) -> Fe {
+        debug_assert!(k <= 16);
+        let (l0, c) = mac(0, self.0[0], k, 0);
+        let (l1, c) = mac(0, self.0[1], k, c);
+        let (l2, c) = mac(0, self.0[2], k, c);
+        let (l3, hi) = mac(0, self.0[3], k, c);
+        let (y0, c) = adc(l0, hi, 0);
+        let (y1, c) = adc(l1, (hi << 32) - hi, c);
+        let (y2, c) = adc(l2, 0, c);
+        let (y3, c) = adc(l3, hi << 32, c);
+        Fe(reduce_once([y0, y1, y2, y3], c))
     }
 
     #[inline(always)]
@@ -839,8 +1132,12 @@ impl Fe {
 
     #[inline(always)]
     pub(crate) fn square(&self) -> Fe {
-        // The CIOS product measured faster than the dedicated squaring + separate reduction
-        // (`mont_sqr`, kept as a test cross-check) on the Zen 4 machine of docs/performance.md.
+        #[cfg(target_arch = "x86_64")]
+        if has_adx() {
+            return Fe(mont_sqr_adx(&self.0));
+        }
+        // Elsewhere the CIOS product: in Rust it measured faster than the dedicated squaring +
+        // separate reduction (`mont_sqr`, kept as a test cross-check).
         Fe(mont_mul(&self.0, &self.0))
     }
 
@@ -1124,7 +1421,14 @@ pub(crate) mod tests {
         assert_eq!(x.add(&y).to_bytes(), bytes(cx + cy), "add");
         assert_eq!(x.sub(&y).to_bytes(), bytes(cx - cy), "sub");
         assert_eq!(x.neg().to_bytes(), bytes(-cx), "neg");
+        assert_eq!(x.add_generic(&y).0, x.add(&y).0, "add generic");
+        assert_eq!(x.sub_generic(&y).0, x.sub(&y).0, "sub generic");
+        assert_eq!(y.sub_generic(&x).0, y.sub(&x).0, "sub generic");
         assert_eq!(x.double().to_bytes(), bytes(cx.double()), "double");
+        for k in [2u64, 3, 4, 8, 16] {
+            let ck = CrateFe::from(k);
+            assert_eq!(x.mul_small(k).to_bytes(), bytes(cx * ck), "mul_small {k}");
+        }
         assert_eq!(bool::from(x.is_zero()), bool::from(cx.is_zero()));
         assert_eq!(mont_mul_cios(&x.0, &y.0), x.mul(&y).0, "cios");
         assert_eq!(mont_mul_generic(&x.0, &y.0), x.mul(&y).0, "generic");
@@ -1132,6 +1436,11 @@ pub(crate) mod tests {
         assert_eq!(mont_mul_mulq(&x.0, &y.0), x.mul(&y).0, "mulq");
         assert_eq!(mont_mul_sos(&x.0, &y.0), x.mul(&y).0, "sos");
         assert_eq!(mont_sqr(&x.0), mont_mul_cios(&x.0, &x.0), "sqr");
+        #[cfg(target_arch = "x86_64")]
+        if has_adx() {
+            assert_eq!(mont_sqr_adx(&x.0), mont_mul_cios(&x.0, &x.0), "sqr asm");
+            assert_eq!(mont_sqr_adx(&y.0), mont_mul_cios(&y.0, &y.0), "sqr asm");
+        }
         if with_ref {
             assert_eq!(x.mul(&y).to_bytes(), ref_mul(a, b), "mul vs schoolbook");
         }

@@ -33,8 +33,36 @@ pub struct PrivateKey {
 /// in any other (a fork must never sign twice with one nonce).
 #[derive(Default)]
 pub(crate) struct NoncePool {
-    pid: u32,
+    /// [`fork_generation`] when the pool was filled.
+    generation: u64,
     items: Vec<(Scalar, [u8; 32])>,
+}
+
+/// A number that changes in every child process after a fork and is nonzero. On Linux it is the
+/// count of forks seen by this process image (a `pthread_atfork` child handler, registered once,
+/// bumps it), so a pool filled in the parent is never used in the child; reading it is one
+/// atomic load instead of a `getpid` system call per signature. Elsewhere it is the process id.
+fn fork_generation() -> u64 {
+    #[cfg(target_os = "linux")]
+    {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::Once;
+        static GENERATION: AtomicU64 = AtomicU64::new(1);
+        static REGISTER: Once = Once::new();
+        extern "C" fn child() {
+            GENERATION.fetch_add(1, Ordering::SeqCst);
+        }
+        REGISTER.call_once(|| {
+            // SAFETY: registers a handler that only touches an atomic (async-signal-safe).
+            let rc = unsafe { libc::pthread_atfork(None, None, Some(child)) };
+            assert_eq!(rc, 0, "pthread_atfork failed");
+        });
+        GENERATION.load(Ordering::SeqCst)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        u64::from(std::process::id())
+    }
 }
 
 impl NoncePool {
@@ -51,16 +79,13 @@ impl NoncePool {
 
     /// The next unused (k, x1), refilling from the OS CSPRNG when empty or inherited by a fork.
     pub(crate) fn take(&mut self) -> Result<(Scalar, [u8; 32])> {
-        let pid = std::process::id();
-        if self.pid != pid {
+        let generation = fork_generation();
+        if self.generation != generation {
             self.clear();
-            self.pid = pid;
+            self.generation = generation;
         }
         if self.items.is_empty() {
-            let mut ks = Vec::with_capacity(Self::BATCH);
-            for _ in 0..Self::BATCH {
-                ks.push(super::random_nonzero_scalar()?);
-            }
+            let ks = super::random_nonzero_scalars(Self::BATCH)?;
             let xs = super::point::base_mul_x_batch(&ks);
             self.items = ks.into_iter().zip(xs).collect();
         }

@@ -104,6 +104,27 @@ pub(crate) fn random_nonzero_scalar() -> Result<Scalar> {
     }
 }
 
+/// `n` uniformly random scalars in [1, n-1] from one OS CSPRNG call of n·32 bytes (the nonce
+/// pool's refill; one syscall instead of one per scalar). A 32-byte draw is rejected when it is
+/// ≥ n or zero (probability about 2^-32 each) and replaced by a fresh single draw.
+pub(crate) fn random_nonzero_scalars(count: usize) -> Result<Vec<Scalar>> {
+    let mut buf = vec![0u8; count * FIELD_LEN];
+    getrandom::fill(&mut buf).map_err(|_| Sm2Error::Rng)?;
+    let mut out = Vec::with_capacity(count);
+    for chunk in buf.chunks_exact(FIELD_LEN) {
+        let mut bytes = [0u8; FIELD_LEN];
+        bytes.copy_from_slice(chunk);
+        let candidate = Option::<Scalar>::from(Scalar::from_repr(FieldBytes::from(bytes)));
+        bytes.zeroize();
+        match candidate {
+            Some(k) if !bool::from(k.is_zero()) => out.push(k),
+            _ => out.push(random_nonzero_scalar()?),
+        }
+    }
+    buf.zeroize();
+    Ok(out)
+}
+
 /// Left-pad a big-endian unsigned integer (already stripped of sign padding) to 32 bytes.
 pub(crate) fn pad32(bytes: &[u8]) -> Option<[u8; FIELD_LEN]> {
     if bytes.len() > FIELD_LEN {
