@@ -41,13 +41,16 @@ pub(crate) struct NoncePool {
 /// A number that changes in every child process after a fork and is nonzero. On Linux it is the
 /// count of forks seen by this process image (a `pthread_atfork` child handler, registered once,
 /// bumps it), so a pool filled in the parent is never used in the child; reading it is one
-/// atomic load instead of a `getpid` system call per signature. Elsewhere it is the process id.
+/// atomic load instead of a `getpid` system call per signature. Elsewhere, or if the handler
+/// could not be registered, it is the process id (with the top bit set, so the two kinds of
+/// value never meet in one process).
 fn fork_generation() -> u64 {
     #[cfg(target_os = "linux")]
     {
-        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
         use std::sync::Once;
         static GENERATION: AtomicU64 = AtomicU64::new(1);
+        static REGISTERED: AtomicBool = AtomicBool::new(false);
         static REGISTER: Once = Once::new();
         extern "C" fn child() {
             GENERATION.fetch_add(1, Ordering::SeqCst);
@@ -55,14 +58,13 @@ fn fork_generation() -> u64 {
         REGISTER.call_once(|| {
             // SAFETY: registers a handler that only touches an atomic (async-signal-safe).
             let rc = unsafe { libc::pthread_atfork(None, None, Some(child)) };
-            assert_eq!(rc, 0, "pthread_atfork failed");
+            REGISTERED.store(rc == 0, Ordering::SeqCst);
         });
-        GENERATION.load(Ordering::SeqCst)
+        if REGISTERED.load(Ordering::Relaxed) {
+            return GENERATION.load(Ordering::SeqCst);
+        }
     }
-    #[cfg(not(target_os = "linux"))]
-    {
-        u64::from(std::process::id())
-    }
+    (1 << 63) | u64::from(std::process::id())
 }
 
 impl NoncePool {
