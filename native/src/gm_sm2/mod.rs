@@ -142,15 +142,7 @@ pub(crate) mod testvec {
 
     /// ../shared/vectors beside the checkout, or $BIDKERNEL_VECTORS (as tests/conftest.py).
     pub fn load() -> Value {
-        let dir = std::env::var_os("BIDKERNEL_VECTORS")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| {
-                std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors")
-            });
-        let path = dir.join("sm2_gbt32918.json");
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("shared SM2 vector file {}: {e}", path.display()));
-        serde_json::from_str(&text).expect("valid JSON")
+        crate::simd::sm4_tests::vectors("sm2_gbt32918.json")
     }
 
     pub fn case(v: &Value, id: &str) -> Value {

@@ -31,4 +31,4 @@ mod sm4_gfni;
 #[cfg(test)]
 mod sm3_tests;
 #[cfg(test)]
-mod sm4_tests;
+pub(crate) mod sm4_tests;

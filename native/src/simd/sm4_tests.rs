@@ -33,10 +33,18 @@ impl Rng {
     }
 }
 
+/// A public vector file from ../shared/vectors beside the checkout, or from $BIDKERNEL_VECTORS
+/// (as tests/conftest.py and tests/vectors_symm.rs).
 pub(crate) fn vectors(name: &str) -> serde_json::Value {
-    let p = format!("{}/../../shared/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p}: {e}")))
-        .unwrap()
+    let dir = std::env::var_os("BIDKERNEL_VECTORS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors")
+        });
+    let p = dir.join(name);
+    let text = std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("public vector file {}: {e}", p.display()));
+    serde_json::from_str(&text).expect("valid JSON")
 }
 
 fn h(v: &serde_json::Value) -> Vec<u8> {
