@@ -23,7 +23,7 @@
 //! BIDKERNEL_FORCE_PORTABLE=1 taskset -c 0 target/release/examples/sm2_dudect decrypt 200000 six
 //! ```
 //!
-//! `sign` draws its nonce and x1 = x([k]G) from the key's precomputed pool (refilled 32 at a
+//! `sign` draws its nonce and x1 = x([k]G) from the key's precomputed pool (refilled 32 to 256 at a
 //! time), so it times the scalar arithmetic with d; `keyload` times building a key from its
 //! scalar bytes: [d]G on the fixed-base comb, (1+d)^-1, the re-validation of the public point
 //! by the `sm2` crate's SEC1 decoder and Z_A; `parsepub` times that decoder alone on the public
