@@ -1096,26 +1096,6 @@ impl Fe {
         Fe([r0, r1, r2, r3])
     }
 
-    /// self·k for a small constant k ≤ 16 (3, 4 and 8 in the point formulas), one operation
-    /// instead of a chain of doublings. The product x·k = lo + hi·2^256 (hi < k) is folded with
-    /// 2^256 ≡ 2^224 + 2^96 - 2^64 + 1 (mod p): hi·(2^256 mod p) has the limbs
-    /// [hi, hi·(2^32 - 1), 0, hi·2^32], all without borrow because hi < 2^32. The sum is
-    /// < 2^256 + 16·2^225 < 2p, so one conditional subtraction finishes it. Montgomery form is
-    /// kept (k is a plain integer). Constant time.
-    #[inline(always)]
-    pub(crate) fn mul_small(&self, k: u64) -> Fe {
-        debug_assert!(k <= 16);
-        let (l0, c) = mac(0, self.0[0], k, 0);
-        let (l1, c) = mac(0, self.0[1], k, c);
-        let (l2, c) = mac(0, self.0[2], k, c);
-        let (l3, hi) = mac(0, self.0[3], k, c);
-        let (y0, c) = adc(l0, hi, 0);
-        let (y1, c) = adc(l1, (hi << 32) - hi, c);
-        let (y2, c) = adc(l2, 0, c);
-        let (y3, c) = adc(l3, hi << 32, c);
-        Fe(reduce_once([y0, y1, y2, y3], c))
-    }
-
     #[inline(always)]
     pub(crate) fn neg(&self) -> Fe {
         Fe::ZERO.sub(self)
@@ -1426,10 +1406,6 @@ pub(crate) mod tests {
         assert_eq!(x.sub_generic(&y).0, x.sub(&y).0, "sub generic");
         assert_eq!(y.sub_generic(&x).0, y.sub(&x).0, "sub generic");
         assert_eq!(x.double().to_bytes(), bytes(cx.double()), "double");
-        for k in [2u64, 3, 4, 8, 16] {
-            let ck = CrateFe::from(k);
-            assert_eq!(x.mul_small(k).to_bytes(), bytes(cx * ck), "mul_small {k}");
-        }
         assert_eq!(bool::from(x.is_zero()), bool::from(cx.is_zero()));
         assert_eq!(mont_mul_cios(&x.0, &y.0), x.mul(&y).0, "cios");
         assert_eq!(mont_mul_generic(&x.0, &y.0), x.mul(&y).0, "generic");

@@ -2,7 +2,8 @@
 //!
 //! Only ever used on public data (a public key, a signature, a message digest), so it may branch on
 //! its inputs. It works in Jacobian coordinates with the a = -3 doubling of the SM2 curve
-//! (`dbl-2001-b`, 3M+5S), mixed additions of precomputed affine odd multiples of G (8M+3S)
+//! (`dbl-2001-b`, 3M+5S, small multiples by additions), mixed additions of precomputed affine odd
+//! multiples of G (8M+3S)
 //! and full Jacobian additions of odd multiples of P (12M+4S), both scalars in wNAF form,
 //! sharing one chain of doublings. The final test `(e + x1) mod n == r` is done without an inversion:
 //! x1 = X/Z² equals c = (r - e) mod n iff X == c·Z², and only when c < p - n does the rare second
@@ -20,7 +21,7 @@ use ::sm2::elliptic_curve::ops::Reduce;
 use ::sm2::elliptic_curve::point::AffineCoordinates;
 use ::sm2::{AffinePoint, FieldBytes, ProjectivePoint, PublicKey, Scalar};
 use std::sync::OnceLock;
-use subtle::{Choice, ConstantTimeEq};
+use subtle::ConstantTimeEq;
 
 use super::{field, point};
 
@@ -51,18 +52,17 @@ impl Fe {
         Fe(self.0.double())
     }
 
+    /// Zero test with a plain branchable compare (public data; `field::Fe::is_zero` builds a
+    /// `Choice` through an optimisation barrier).
     #[inline(always)]
-    fn times(&self, k: u64) -> Fe {
-        Fe(self.0.mul_small(k))
-    }
-
-    fn is_zero(&self) -> Choice {
-        self.0.is_zero()
+    fn is_zero(&self) -> bool {
+        let l = &self.0 .0;
+        (l[0] | l[1] | l[2] | l[3]) == 0
     }
 
     /// None for zero.
     fn invert(&self) -> Option<Fe> {
-        if bool::from(self.0.is_zero()) {
+        if self.is_zero() {
             None
         } else {
             Some(Fe(self.0.invert()))
@@ -108,9 +108,11 @@ impl core::ops::Neg for Fe {
     }
 }
 
-/// Window of the wNAF of the scalar of G (precomputed table of 2^(W-2) = 64 affine points; 8 is
-/// the widest whose digits, up to ±127, fit the i8 of [`wnaf`]).
-const G_WINDOW: u32 = 8;
+/// Window of the wNAF of the scalar of G: a precomputed table of 2^(W-2) = 1,024 affine odd
+/// multiples (64 KiB, built once), about 256/13 ≈ 20 additions per verification. A/B against
+/// GmSSL in one run (docs/performance.md): W = 8 (64 points) verified 0.97x, 10 0.98x, 12 1.01x,
+/// 14 (256 KiB) 1.04x; 12 keeps the table within a quarter of a Zen 4 core's L2.
+const G_WINDOW: u32 = 12;
 /// Window of the wNAF of the scalar of P (table of 16 Jacobian points built per call with the
 /// co-Z additions of [`super::point::odd_multiples_co_z`]; ~37 additions in the main loop).
 const P_WINDOW: u32 = 6;
@@ -166,7 +168,7 @@ impl Jacobian {
     }
 
     fn is_infinity(&self) -> bool {
-        bool::from(self.z.is_zero())
+        self.z.is_zero()
     }
 
     fn neg(&self) -> Self {
@@ -179,6 +181,7 @@ impl Jacobian {
 
     /// dbl-2001-b (a = -3), as [`super::point`]'s constant-time doubling. A point with y = 0
     /// would give Z3 = 0 (infinity), as it should.
+    #[inline(always)]
     fn double(&self) -> Self {
         if self.is_infinity() {
             return *self;
@@ -186,10 +189,12 @@ impl Jacobian {
         let delta = self.z.square();
         let gamma = self.y.square();
         let beta = self.x * gamma;
-        let alpha = ((self.x - delta) * (self.x + delta)).times(3);
-        let x3 = alpha.square() - beta.times(8);
+        let t = (self.x - delta) * (self.x + delta);
+        let alpha = t.double() + t;
+        let beta4 = beta.double().double();
+        let x3 = alpha.square() - beta4.double();
         let z3 = (self.y + self.z).square() - (gamma + delta);
-        let y3 = alpha * (beta.times(4) - x3) - gamma.square().times(8);
+        let y3 = alpha * (beta4 - x3) - gamma.square().double().double().double();
         Self {
             x: x3,
             y: y3,
@@ -207,8 +212,8 @@ impl Jacobian {
         let s2 = q.y * (self.z * z1z1);
         let h = u2 - self.x;
         let r = s2 - self.y;
-        if bool::from(h.is_zero()) {
-            return if bool::from(r.is_zero()) {
+        if h.is_zero() {
+            return if r.is_zero() {
                 self.double()
             } else {
                 Self::INFINITY
@@ -242,8 +247,8 @@ impl Jacobian {
         let s2 = q.y * (self.z * z1z1);
         let h = u2 - u1;
         let r = s2 - s1;
-        if bool::from(h.is_zero()) {
-            return if bool::from(r.is_zero()) {
+        if h.is_zero() {
+            return if r.is_zero() {
                 self.double()
             } else {
                 Self::INFINITY
@@ -269,7 +274,7 @@ impl Jacobian {
 }
 
 /// Width-w NAF of a 256-bit big-endian scalar: digits odd in (-2^(w-1), 2^(w-1)) or 0, LSB first.
-fn wnaf(bytes: &[u8; 32], w: u32) -> [i8; 257] {
+fn wnaf(bytes: &[u8; 32], w: u32) -> [i16; 257] {
     // Little-endian 64-bit limbs with one spare limb for the carry of negative digits.
     let mut k = [0u64; 5];
     for (i, chunk) in bytes.rchunks(8).enumerate() {
@@ -277,7 +282,7 @@ fn wnaf(bytes: &[u8; 32], w: u32) -> [i8; 257] {
         limb.copy_from_slice(chunk);
         k[i] = u64::from_be_bytes(limb);
     }
-    let mut out = [0i8; 257];
+    let mut out = [0i16; 257];
     let window = 1u64 << w;
     let half = 1u64 << (w - 1);
     let mut pos = 0usize;
@@ -296,18 +301,29 @@ fn wnaf(bytes: &[u8; 32], w: u32) -> [i8; 257] {
                     carry = c;
                     i += 1;
                 }
-                out[pos] = -i8::try_from(add).expect("digit below 2^7");
+                out[pos] = -i16::try_from(add).expect("digit below 2^15");
             } else {
                 k[0] -= m; // no borrow: m equals the low bits
-                out[pos] = i8::try_from(m).expect("digit below 2^7");
+                out[pos] = i16::try_from(m).expect("digit below 2^15");
             }
         }
-        // k >>= 1
-        for i in 0..k.len() {
-            let next = if i + 1 < k.len() { k[i + 1] << 63 } else { 0 };
-            k[i] = (k[i] >> 1) | next;
+        // k >>= s: past the digit just taken (k is now even) and the run of zeros after it, in
+        // one shift (the zero digits are already in `out`).
+        let s = if k[0] == 0 { 64 } else { k[0].trailing_zeros() };
+        if s == 64 {
+            k.copy_within(1.., 0);
+            k[4] = 0;
+        } else {
+            for i in 0..k.len() {
+                let next = if i + 1 < k.len() {
+                    k[i + 1] << (64 - s)
+                } else {
+                    0
+                };
+                k[i] = (k[i] >> s) | next;
+            }
         }
-        pos += 1;
+        pos += s as usize;
     }
     out
 }
@@ -315,15 +331,19 @@ fn wnaf(bytes: &[u8; 32], w: u32) -> [i8; 257] {
 fn g_table() -> &'static [Affine] {
     static TABLE: OnceLock<Vec<Affine>> = OnceLock::new();
     TABLE.get_or_init(|| {
+        use ::sm2::elliptic_curve::BatchNormalize;
         let g = ProjectivePoint::GENERATOR;
         let g2 = g + g;
-        let mut pts = Vec::with_capacity(1 << (G_WINDOW - 2));
+        let mut jac = Vec::with_capacity(1 << (G_WINDOW - 2));
         let mut cur = g;
         for _ in 0..(1 << (G_WINDOW - 2)) {
-            pts.push(Affine::from_point(&cur.to_affine()));
+            jac.push(cur);
             cur += g2;
         }
-        pts
+        <ProjectivePoint as BatchNormalize<[ProjectivePoint]>>::batch_normalize(&jac[..])
+            .iter()
+            .map(Affine::from_point)
+            .collect()
     })
 }
 
