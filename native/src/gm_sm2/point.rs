@@ -584,9 +584,10 @@ pub(crate) fn base_mul(k: &Scalar, backend: Backend) -> PointBytes {
 /// nonce pool's batch. The comb of [`mul_base`] runs over the whole batch in lockstep, window by
 /// window, with *affine* accumulators: the N additions of one window share one inversion
 /// (Montgomery's trick: 3M each plus 1/N of an inversion), and the affine chord addition
-/// λ = (y2 - y1)/(x2 - x1), x3 = λ² - x1 - x2, y3 = λ(x1 - x3) - y1 (GB/T 32918.1, the group law over F_p)
-/// costs 2M + 1S more; with N = [`super::keys::NoncePool::BATCH`] that is about 5M + 1S per step
-/// against 7M + 4S for the mixed Jacobian one, and the results need no final normalization.
+/// λ = (y2 - y1)/(x2 - x1), x3 = λ² - x1 - x2, y3 = λ(x1 - x3) - y1 (GB/T 32918.1, the group
+/// law over F_p) costs 2M + 1S more; with N = [`super::keys::NoncePool::BATCH`] that is about
+/// 5M + 1S per step against 7M + 4S for the mixed Jacobian one, and the results need no final
+/// normalization.
 /// Each window's 4 KiB of table also stays in L1 while the batch passes through it.
 ///
 /// The same points are added in the same order as in [`mul_base`], so its proof holds: no
