@@ -303,3 +303,23 @@ def test_oversized(tmp_path: Path) -> None:
         _expect(k, lambda: k.client("b2").submit(t["id"], Package.load(tmp_path / "many")), 422, "too-many-envelopes")
     finally:
         k.stop()
+
+
+def test_late_upload_gets_its_answer_not_a_reset(setup: tuple[Kernel, dict[str, Any]]) -> None:
+    """A late bidder sending many MiB on a `Connection: close` request reads 409 deadline-passed. The kernel
+    refuses before reading the body; closing with the body unread made the TCP stack send a reset, and a
+    client that writes the whole body before reading (http.client here) saw "connection reset" instead."""
+    k, t = setup
+    k.time.offset += 601
+    for _ in range(200):  # the tender is sealed at its deadline (a legitimate leaf), before we snapshot
+        try:
+            k.client().call("GET", f"/tenders/{t['id']}/closing")
+            break
+        except ApiError:
+            time.sleep(0.05)
+    # 16 MiB: more than the loopback socket buffers take, so most of it is still unsent when the kernel answers
+    body = os.urandom(16 << 20)
+    close = {"Connection": "close"}  # keep-alive connections were always drained by the HTTP server itself
+    for _ in range(3):
+        _expect(k, lambda: _raise(k.client("b2").raw("POST", f"/tenders/{t['id']}/bids", body, headers=close)), 409,
+                "deadline-passed")  # fmt: skip

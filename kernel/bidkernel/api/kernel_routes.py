@@ -513,6 +513,8 @@ def _wrap(e: Endpoint, ctx: Ctx) -> Callable[[Request], Awaitable[Response]]:
         ctx.metrics["in_flight"].set(ctx.in_flight)
         try:
             resp = await _run(e, ctx, req)
+            if e.streamed and resp.status_code >= 400:
+                await _drain(req)
         finally:
             ctx.in_flight -= 1
             ctx.metrics["in_flight"].set(ctx.in_flight)
@@ -521,6 +523,25 @@ def _wrap(e: Endpoint, ctx: Ctx) -> Callable[[Request], Awaitable[Response]]:
         return resp
 
     return endpoint
+
+
+# A refused upload (deadline passed, forbidden, malformed, ...) is usually refused before its body is read. If the
+# connection then closes with the body unread (the client sent `Connection: close`), the TCP stack answers the
+# rest of the body with a reset, and a client that writes the whole body before reading (http.client,
+# `bidkernel bid submit`, the load generator) sees "connection reset" instead of the problem it was sent. So the
+# rest of the body is read and discarded first, as a keep-alive connection does anyway, for at most this long
+# (nginx's `lingering_time` default); a client still sending after that is cut off as before.
+DRAIN_SECONDS = 30.0
+
+
+async def _drain(req: Request) -> None:
+    async def discard() -> None:
+        async for _chunk in req.stream():
+            pass
+
+    # "Stream consumed" (RuntimeError): the handler read it all; ClientDisconnect: nothing left to read.
+    with contextlib.suppress(ClientDisconnect, RuntimeError, TimeoutError):
+        await asyncio.wait_for(discard(), DRAIN_SECONDS)
 
 
 async def _run(e: Endpoint, ctx: Ctx, req: Request) -> Response:
