@@ -323,3 +323,30 @@ def test_late_upload_gets_its_answer_not_a_reset(setup: tuple[Kernel, dict[str, 
     for _ in range(3):
         _expect(k, lambda: _raise(k.client("b2").raw("POST", f"/tenders/{t['id']}/bids", body, headers=close)), 409,
                 "deadline-passed")  # fmt: skip
+
+
+def test_late_upload_expecting_100_continue_is_refused_before_its_body(setup: tuple[Kernel, dict[str, Any]]) -> None:
+    """curl sends `Expect: 100-continue` above 1 MiB and waits: the refusal comes first, no body is asked for."""
+    k, t = setup
+    k.time.offset += 601
+    for _ in range(200):
+        try:
+            k.client().call("GET", f"/tenders/{t['id']}/closing")
+            break
+        except ApiError:
+            time.sleep(0.05)
+    c, b2 = k.client("b2"), k.ids["b2"]
+    path = f"/tenders/{t['id']}/bids"
+    t_ms = c.now_ms() if c.now_ms is not None else None
+    h = sign_headers(b2.key, b2.certificate, "POST", path, body_sm3=sm3(b"x").hex(), t_ms=t_ms)
+    _host, port = k.url.rsplit(":", 1)
+    with socket.create_connection(("127.0.0.1", int(port)), timeout=10) as s:
+        head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {16 << 20}\r\nExpect: 100-continue\r\n"
+        head += "Connection: close\r\n" + "".join(f"{a}: {b}\r\n" for a, b in h.items()) + "\r\n"
+        s.sendall(head.encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            got = s.recv(65536)
+            assert got, data
+            data += got
+    assert data.startswith(b"HTTP/1.1 409"), data[:200]

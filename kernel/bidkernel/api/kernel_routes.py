@@ -535,6 +535,11 @@ DRAIN_SECONDS = 30.0
 
 
 async def _drain(req: Request) -> None:
+    if req.headers.get("expect", "").lower() == "100-continue":
+        # The client (curl above 1 MiB) waits for "100 Continue" before sending the body, and the HTTP server
+        # sends that on the first read: reading here would make it upload everything just to be refused.
+        return
+
     async def discard() -> None:
         async for _chunk in req.stream():
             pass
