@@ -513,7 +513,7 @@ def _wrap(e: Endpoint, ctx: Ctx) -> Callable[[Request], Awaitable[Response]]:
         ctx.metrics["in_flight"].set(ctx.in_flight)
         try:
             resp = await _run(e, ctx, req)
-            if e.streamed and resp.status_code >= 400:
+            if e.streamed and resp.status_code >= 400 and resp.status_code not in (429, 503):
                 await _drain(req)
         finally:
             ctx.in_flight -= 1
@@ -530,7 +530,8 @@ def _wrap(e: Endpoint, ctx: Ctx) -> Callable[[Request], Awaitable[Response]]:
 # rest of the body with a reset, and a client that writes the whole body before reading (http.client,
 # `bidkernel bid submit`, the load generator) sees "connection reset" instead of the problem it was sent. So the
 # rest of the body is read and discarded first, as a keep-alive connection does anyway, for at most this long
-# (nginx's `lingering_time` default); a client still sending after that is cut off as before.
+# (nginx's `lingering_time` default); a client still sending after that is cut off as before. Not when shedding
+# load (429 rate-limited, 503): there the slot is freed at once.
 DRAIN_SECONDS = 30.0
 
 
