@@ -233,9 +233,7 @@ def test_malformed_package(setup: tuple[Kernel, dict[str, Any]]) -> None:
             "missing-summary")  # fmt: skip
 
 
-def test_after_the_deadline(setup: tuple[Kernel, dict[str, Any]]) -> None:
-    k, t = setup
-    pkg = k.seal("b2", t["id"])
+def _past_the_deadline(k: Kernel, t: dict[str, Any]) -> None:
     k.time.offset += 601
     for _ in range(200):  # the tender is sealed at its deadline (a legitimate leaf), before we snapshot
         try:
@@ -243,6 +241,12 @@ def test_after_the_deadline(setup: tuple[Kernel, dict[str, Any]]) -> None:
             break
         except ApiError:
             time.sleep(0.05)
+
+
+def test_after_the_deadline(setup: tuple[Kernel, dict[str, Any]]) -> None:
+    k, t = setup
+    pkg = k.seal("b2", t["id"])
+    _past_the_deadline(k, t)
     _expect(k, lambda: k.client("b2").submit(t["id"], pkg), 409, "deadline-passed")
 
 
@@ -310,13 +314,7 @@ def test_late_upload_gets_its_answer_not_a_reset(setup: tuple[Kernel, dict[str, 
     refuses before reading the body; closing with the body unread made the TCP stack send a reset, and a
     client that writes the whole body before reading (http.client here) saw "connection reset" instead."""
     k, t = setup
-    k.time.offset += 601
-    for _ in range(200):  # the tender is sealed at its deadline (a legitimate leaf), before we snapshot
-        try:
-            k.client().call("GET", f"/tenders/{t['id']}/closing")
-            break
-        except ApiError:
-            time.sleep(0.05)
+    _past_the_deadline(k, t)
     # 16 MiB: more than the loopback socket buffers take, so most of it is still unsent when the kernel answers
     body = os.urandom(16 << 20)
     close = {"Connection": "close"}  # keep-alive connections were always drained by the HTTP server itself
@@ -328,13 +326,7 @@ def test_late_upload_gets_its_answer_not_a_reset(setup: tuple[Kernel, dict[str, 
 def test_late_upload_expecting_100_continue_is_refused_before_its_body(setup: tuple[Kernel, dict[str, Any]]) -> None:
     """curl sends `Expect: 100-continue` above 1 MiB and waits: the refusal comes first, no body is asked for."""
     k, t = setup
-    k.time.offset += 601
-    for _ in range(200):
-        try:
-            k.client().call("GET", f"/tenders/{t['id']}/closing")
-            break
-        except ApiError:
-            time.sleep(0.05)
+    _past_the_deadline(k, t)
     c, b2 = k.client("b2"), k.ids["b2"]
     path = f"/tenders/{t['id']}/bids"
     t_ms = c.now_ms() if c.now_ms is not None else None

@@ -527,8 +527,8 @@ def _wrap(e: Endpoint, ctx: Ctx) -> Callable[[Request], Awaitable[Response]]:
 
 # A refused upload (deadline passed, forbidden, malformed, ...) is usually refused before its body is read. If the
 # connection then closes with the body unread (the client sent `Connection: close`), the TCP stack answers the
-# rest of the body with a reset, and a client that writes the whole body before reading (http.client,
-# `bidkernel bid submit`, the load generator) sees "connection reset" instead of the problem it was sent. So the
+# rest of the body with a reset, and a client that writes the whole body before reading (http.client, the load
+# generator once a write fails) sees "connection reset" instead of the problem it was sent. So the
 # rest of the body is read and discarded first, as a keep-alive connection does anyway, for at most this long
 # (nginx's `lingering_time` default); a client still sending after that is cut off as before. Not when shedding
 # load (429 rate-limited, 503): there the slot is freed at once.
