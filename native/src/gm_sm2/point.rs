@@ -973,7 +973,7 @@ mod tests {
 
     #[test]
     fn base_mul_x_batch_matches_single() {
-        // Every edge scalar of the comb (1,371 of them) in one lockstep batch, then random ones in
+        // Every edge scalar of the comb (1,373 of them) in one lockstep batch, then random ones in
         // batches of the pool's sizes and of one (the inversion then covers a single step).
         let edge = edge_scalars();
         for (k, x) in edge.iter().zip(&base_mul_x_batch(&edge)) {
