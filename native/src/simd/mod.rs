@@ -24,6 +24,8 @@ mod sm3_mb;
 #[cfg(target_arch = "x86_64")]
 mod sm3_mb_avx2;
 #[cfg(target_arch = "x86_64")]
+mod sm3_rounds_asm;
+#[cfg(target_arch = "x86_64")]
 mod sm4_aesni;
 #[cfg(target_arch = "x86_64")]
 mod sm4_gfni;

@@ -258,30 +258,13 @@ struct Expanded {
     wp: [[u32; LANES]; 64],
 }
 
-struct Lane<'a>(&'a Expanded, usize, &'a [u32; 64]);
-
-impl super::sm3_scalar::Schedule for Lane<'_> {
-    #[inline(always)]
-    fn w(&self, j: usize) -> u32 {
-        self.0.w[j][self.1]
-    }
-    #[inline(always)]
-    fn wp(&self, j: usize) -> u32 {
-        self.0.wp[j][self.1]
-    }
-    #[inline(always)]
-    fn t(&self, j: usize) -> u32 {
-        self.2[j]
-    }
-}
-
 /// Single-stream compression of whole blocks: the message schedule of 16 consecutive blocks is
 /// computed at once in AVX-512 lanes (it does not depend on the chaining value), so the scalar
-/// ALUs (BMI2 `rorx`) only run the 64 rounds.
+/// ALUs only run the 64 rounds, in the hand-scheduled assembly of `sm3_rounds_asm`.
 ///
 /// # Safety
-/// The CPU must support AVX-512F, AVX-512BW and BMI2.
-#[target_feature(enable = "avx512f,avx512bw,bmi2")]
+/// The CPU must support AVX-512F, AVX-512BW, BMI1 and BMI2.
+#[target_feature(enable = "avx512f,avx512bw,bmi1,bmi2")]
 pub unsafe fn compress_single(v: &mut [u32; 8], blocks: &[u8]) {
     debug_assert_eq!(blocks.len() % 64, 0);
     static ZERO: [u8; 64] = [0; 64];
@@ -306,10 +289,7 @@ pub unsafe fn compress_single(v: &mut [u32; 8], blocks: &[u8]) {
                 _mm512_xor_si512(w[j], w[j + 4]),
             );
         }
-        // Hide the constants' values from the optimiser so it keeps `(A <<< 12) + T_j` ahead of `+ E`.
-        let t = core::hint::black_box(&TJ_ROT);
-        for k in 0..n {
-            super::sm3_scalar::rounds(v, &Lane(&ex, k, t));
-        }
+        // SAFETY: BMI1/BMI2 are enabled here; `ex` holds the schedules of `n` >= 1 blocks.
+        super::sm3_rounds_asm::rounds(v, ex.w[0].as_ptr(), ex.wp[0].as_ptr(), n);
     }
 }

@@ -46,6 +46,14 @@ fn single_stream_differential_all_small_lengths_and_random() {
             let m = &data[off..off + n];
             assert_eq!(digest_with(b, m), reference(m), "{b:?} n={n}");
         }
+        // Every count of whole blocks a 16-block chunk can end with (the assembly's loop), and
+        // chunk boundaries, with both one- and two-block paddings.
+        for blocks in 0..=40 {
+            for extra in [0, 55, 56] {
+                let m = &data[..64 * blocks + extra];
+                assert_eq!(digest_with(b, m), reference(m), "{b:?} len={}", m.len());
+            }
+        }
         for _ in 0..100 {
             let n = rng.below(60_000);
             let off = rng.below(64);
