@@ -252,10 +252,9 @@ pub unsafe fn update_sets<const B: usize>(v: &mut [[u32; 8]], msgs: &[&[u8]]) {
 }
 
 /// Expanded schedules of 16 consecutive blocks of one message, lane-major: `w[j][k]` is `W_j`
-/// of block `k`, `wp[j][k]` is `W'_j`.
+/// of block `k` (the rounds form `W'_j` themselves).
 struct Expanded {
     w: [[u32; LANES]; 68],
-    wp: [[u32; LANES]; 64],
 }
 
 /// Single-stream compression of whole blocks: the message schedule of 16 consecutive blocks is
@@ -270,7 +269,6 @@ pub unsafe fn compress_single(v: &mut [u32; 8], blocks: &[u8]) {
     static ZERO: [u8; 64] = [0; 64];
     let mut ex = Expanded {
         w: [[0; LANES]; 68],
-        wp: [[0; LANES]; 64],
     };
     let mut w = [_mm512_setzero_si512(); 68];
     for chunk in blocks.chunks(64 * LANES) {
@@ -283,13 +281,7 @@ pub unsafe fn compress_single(v: &mut [u32; 8], blocks: &[u8]) {
         for (dst, src) in ex.w.iter_mut().zip(w.iter()) {
             _mm512_storeu_si512(dst.as_mut_ptr() as *mut _, *src);
         }
-        for j in 0..64 {
-            _mm512_storeu_si512(
-                ex.wp[j].as_mut_ptr() as *mut _,
-                _mm512_xor_si512(w[j], w[j + 4]),
-            );
-        }
         // SAFETY: BMI1/BMI2 are enabled here; `ex` holds the schedules of `n` >= 1 blocks.
-        super::sm3_rounds_asm::rounds(v, ex.w[0].as_ptr(), ex.wp[0].as_ptr(), n);
+        super::sm3_rounds_asm::rounds(v, ex.w[0].as_ptr(), n);
     }
 }
