@@ -1,8 +1,8 @@
 //! SM3 (GB/T 32905-2016): fastest single stream and multi-buffer hashing, with runtime dispatch.
 //!
-//! Single stream ([`Backend`]): the message schedule of 16 blocks in AVX-512 lanes with the rounds
-//! in hand-scheduled BMI1/BMI2 assembly, or our straight-line Rust compression (built with BMI2
-//! `rorx` when the CPU has it), or RustCrypto's `sm3` as the portable path.
+//! Single stream ([`Backend`]): hand-scheduled assembly (rounds on BMI1/BMI2 scalar ALUs, the
+//! message schedule beside them in AVX-512VL registers), or our straight-line Rust compression
+//! (built with BMI2 `rorx` when the CPU has it), or RustCrypto's `sm3` as the portable path.
 //! Many messages ([`MbBackend`]): 16 messages per AVX-512 step or 8 per AVX2 step (one per
 //! 32-bit lane), messages sorted by length so lanes stay busy; the serial path hashes them one by
 //! one with the single-stream backend.
@@ -19,7 +19,8 @@ pub const DIGEST_LEN: usize = 32;
 /// Single-stream SM3 implementations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
-    /// Message schedule of 16 blocks at once in AVX-512 lanes, rounds in BMI1/BMI2 assembly.
+    /// Assembly: rounds on BMI1/BMI2 scalar ALUs, message schedule in AVX-512VL registers
+    /// (the name is kept from the first version, whose schedule ran 16 blocks in AVX-512 lanes).
     Avx512Bmi2,
     /// Our unrolled compression compiled with BMI2 rotations (x86-64 with BMI2).
     Bmi2,
@@ -44,9 +45,7 @@ impl Backend {
     pub fn is_available(self) -> bool {
         match self {
             #[cfg(target_arch = "x86_64")]
-            Backend::Avx512Bmi2 => {
-                super::sm3_mb::available() && crate::cpu::has("bmi1") && crate::cpu::has("bmi2")
-            }
+            Backend::Avx512Bmi2 => super::sm3_asm::available(),
             #[cfg(not(target_arch = "x86_64"))]
             Backend::Avx512Bmi2 => false,
             Backend::Bmi2 => cfg!(target_arch = "x86_64") && crate::cpu::has("bmi2"),
@@ -160,8 +159,8 @@ pub fn digest_with(backend: Backend, data: &[u8]) -> [u8; DIGEST_LEN] {
     match backend {
         #[cfg(target_arch = "x86_64")]
         Backend::Avx512Bmi2 => sm3_scalar::digest_with(data, |v, b| {
-            // SAFETY: AVX-512F/BW, BMI1 and BMI2 presence asserted above.
-            unsafe { super::sm3_mb::compress_single(v, b) }
+            // SAFETY: AVX-512F/VL, BMI1 and BMI2 presence asserted above.
+            unsafe { super::sm3_asm::compress(v, b) }
         }),
         #[cfg(target_arch = "x86_64")]
         Backend::Bmi2 => sm3_scalar::digest_with(data, |v, b| {
@@ -182,7 +181,7 @@ fn compressor(backend: Backend) -> fn(&mut [u32; 8], &[u8]) {
         #[cfg(target_arch = "x86_64")]
         Backend::Avx512Bmi2 => |v, b| {
             // SAFETY: only reachable through `Hasher::with_backend`, which asserts availability.
-            unsafe { super::sm3_mb::compress_single(v, b) }
+            unsafe { super::sm3_asm::compress(v, b) }
         },
         #[cfg(target_arch = "x86_64")]
         Backend::Bmi2 => |v, b| {

@@ -250,38 +250,3 @@ pub unsafe fn update_sets<const B: usize>(v: &mut [[u32; 8]], msgs: &[&[u8]]) {
         }
     }
 }
-
-/// Expanded schedules of 16 consecutive blocks of one message, lane-major: `w[j][k]` is `W_j`
-/// of block `k` (the rounds form `W'_j` themselves).
-struct Expanded {
-    w: [[u32; LANES]; 68],
-}
-
-/// Single-stream compression of whole blocks: the message schedule of 16 consecutive blocks is
-/// computed at once in AVX-512 lanes (it does not depend on the chaining value), so the scalar
-/// ALUs only run the 64 rounds, in the hand-scheduled assembly of `sm3_rounds_asm`.
-///
-/// # Safety
-/// The CPU must support AVX-512F, AVX-512BW, BMI1 and BMI2.
-#[target_feature(enable = "avx512f,avx512bw,bmi1,bmi2")]
-pub unsafe fn compress_single(v: &mut [u32; 8], blocks: &[u8]) {
-    debug_assert_eq!(blocks.len() % 64, 0);
-    static ZERO: [u8; 64] = [0; 64];
-    let mut ex = Expanded {
-        w: [[0; LANES]; 68],
-    };
-    let mut w = [_mm512_setzero_si512(); 68];
-    for chunk in blocks.chunks(64 * LANES) {
-        let n = chunk.len() / 64;
-        let mut ptrs = [ZERO.as_ptr(); LANES];
-        for (k, p) in ptrs.iter_mut().enumerate().take(n) {
-            *p = chunk.as_ptr().add(64 * k);
-        }
-        expand16(&ptrs, &mut w);
-        for (dst, src) in ex.w.iter_mut().zip(w.iter()) {
-            _mm512_storeu_si512(dst.as_mut_ptr() as *mut _, *src);
-        }
-        // SAFETY: BMI1/BMI2 are enabled here; `ex` holds the schedules of `n` >= 1 blocks.
-        super::sm3_rounds_asm::rounds(v, ex.w[0].as_ptr(), n);
-    }
-}
