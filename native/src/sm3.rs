@@ -1,9 +1,10 @@
 //! SM3 hash (GB/T 32905-2016), HMAC-SM3 (RFC 2104 / GB/T 15852.2 with SM3), streaming over files
 //! and batch digests on all cores.
 //!
-//! The compression function is our own (fully specified by GB/T 32905 §5.3): the message expansion
-//! is computed for the whole block first and the 64 rounds are unrolled with the additions ordered
-//! so that the newest values enter last (short dependency chains). It is checked against the GB/T
+//! The compression function is our own (fully specified by GB/T 32905 §5.3), chosen at run time:
+//! hand-scheduled assembly (`simd::sm3_asm`) where the CPU has BMI2 and AVX-512VL, otherwise the
+//! plain Rust here, whose message expansion is computed for the whole block first and whose 64
+//! rounds are unrolled with the additions ordered so that the newest values enter last. It is checked against the GB/T
 //! vectors, RustCrypto's `sm3` (cargo tests) and OpenSSL through `cryptography` (pytest).
 
 use std::fs::File;
@@ -72,10 +73,18 @@ fn gg1(x: u32, y: u32, z: u32) -> u32 {
     ((y ^ z) & x) ^ z
 }
 
-/// Compression function CF (§5.3.2, §5.3.3) over every 64-byte block of `blocks` (also the
-/// portable and BMI2 single-stream compression of `simd::sm3_scalar`).
-#[inline(always)]
+/// Compression function CF (§5.3.2, §5.3.3) over every 64-byte block of `blocks`, on the
+/// single-stream backend of `simd::sm3` (the assembly where the CPU has BMI2 and AVX-512VL,
+/// otherwise [`compress_plain`]).
+#[inline]
 pub(crate) fn compress(v: &mut [u32; 8], blocks: &[u8]) {
+    (crate::simd::sm3::detected_compressor())(v, blocks)
+}
+
+/// This module's own CF in plain Rust (the portable and BMI2 single-stream compression of
+/// `simd::sm3_scalar`).
+#[inline(always)]
+pub(crate) fn compress_plain(v: &mut [u32; 8], blocks: &[u8]) {
     debug_assert_eq!(blocks.len() % BLOCK_LEN, 0);
     for block in blocks.chunks_exact(BLOCK_LEN) {
         compress_block(v, block.try_into().expect("64-byte block"));
@@ -285,11 +294,14 @@ pub fn active_mb_backend() -> &'static str {
     crate::simd::sm3::active_mb_backend()
 }
 
-/// Name of the single-stream backend [`digest`] and [`Hasher`] use: this module's own scalar code
-/// (measured as fast as the SIMD-schedule single stream through the Python layer, see
-/// docs/performance.md).
+/// Name of the single-stream backend [`digest`] and [`Hasher`] use (`"scalar"`: this module's
+/// own plain-Rust compression, also when the portable paths are forced).
 pub fn active_backend() -> &'static str {
-    "scalar"
+    use crate::simd::sm3::Backend;
+    match Backend::detect() {
+        Backend::Portable => Backend::Scalar.name(),
+        b => b.name(),
+    }
 }
 
 /// SM3 of many files in parallel: one result per path, in order; an unreadable file gives an error

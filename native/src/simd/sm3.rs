@@ -19,9 +19,9 @@ pub const DIGEST_LEN: usize = 32;
 /// Single-stream SM3 implementations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
-    /// Assembly: rounds on BMI1/BMI2 scalar ALUs, message schedule in AVX-512VL registers
-    /// (the name is kept from the first version, whose schedule ran 16 blocks in AVX-512 lanes).
-    Avx512Bmi2,
+    /// Hand-scheduled assembly: rounds on BMI1/BMI2 scalar ALUs, message schedule in AVX-512VL
+    /// registers beside them (`sm3_asm`).
+    Asm,
     /// Our unrolled compression compiled with BMI2 rotations (x86-64 with BMI2).
     Bmi2,
     /// Our unrolled compression, plain Rust (any CPU).
@@ -34,7 +34,7 @@ impl Backend {
     /// Stable name for reports.
     pub fn name(self) -> &'static str {
         match self {
-            Backend::Avx512Bmi2 => "avx512-schedule+bmi2",
+            Backend::Asm => "asm-bmi2-avx512vl",
             Backend::Bmi2 => "x86-64-bmi2",
             Backend::Scalar => "scalar",
             Backend::Portable => "portable",
@@ -45,9 +45,9 @@ impl Backend {
     pub fn is_available(self) -> bool {
         match self {
             #[cfg(target_arch = "x86_64")]
-            Backend::Avx512Bmi2 => super::sm3_asm::available(),
+            Backend::Asm => super::sm3_asm::available(),
             #[cfg(not(target_arch = "x86_64"))]
-            Backend::Avx512Bmi2 => false,
+            Backend::Asm => false,
             Backend::Bmi2 => cfg!(target_arch = "x86_64") && crate::cpu::has("bmi2"),
             Backend::Scalar | Backend::Portable => true,
         }
@@ -56,7 +56,7 @@ impl Backend {
     /// All backends usable here, fastest first.
     pub fn available() -> Vec<Backend> {
         [
-            Backend::Avx512Bmi2,
+            Backend::Asm,
             Backend::Bmi2,
             Backend::Scalar,
             Backend::Portable,
@@ -158,7 +158,7 @@ pub fn digest_with(backend: Backend, data: &[u8]) -> [u8; DIGEST_LEN] {
     );
     match backend {
         #[cfg(target_arch = "x86_64")]
-        Backend::Avx512Bmi2 => sm3_scalar::digest_with(data, |v, b| {
+        Backend::Asm => sm3_scalar::digest_with(data, |v, b| {
             // SAFETY: AVX-512F/VL, BMI1 and BMI2 presence asserted above.
             unsafe { super::sm3_asm::compress(v, b) }
         }),
@@ -175,12 +175,16 @@ pub fn digest_with(backend: Backend, data: &[u8]) -> [u8; DIGEST_LEN] {
     }
 }
 
+/// A compression function: `v` absorbs every 64-byte block of the slice.
+pub(crate) type CompressFn = fn(&mut [u32; 8], &[u8]);
+
 /// The compression function of a single-stream backend.
-fn compressor(backend: Backend) -> fn(&mut [u32; 8], &[u8]) {
+fn compressor(backend: Backend) -> CompressFn {
     match backend {
         #[cfg(target_arch = "x86_64")]
-        Backend::Avx512Bmi2 => |v, b| {
-            // SAFETY: only reachable through `Hasher::with_backend`, which asserts availability.
+        Backend::Asm => |v, b| {
+            // SAFETY: only reachable with an available backend: `Hasher::with_backend` asserts
+            // it, `detected_compressor` passes `Backend::detect()`.
             unsafe { super::sm3_asm::compress(v, b) }
         },
         #[cfg(target_arch = "x86_64")]
@@ -190,6 +194,13 @@ fn compressor(backend: Backend) -> fn(&mut [u32; 8], &[u8]) {
         },
         _ => sm3_scalar::compress_portable,
     }
+}
+
+/// The compression function of [`Backend::detect`]'s backend (cached for the process);
+/// `crate::sm3` (the kernel's SM3, HMAC-SM3 and file hashing) compresses with it.
+pub(crate) fn detected_compressor() -> CompressFn {
+    static F: OnceLock<CompressFn> = OnceLock::new();
+    *F.get_or_init(|| compressor(Backend::detect()))
 }
 
 /// Incremental SM3 (for streamed input, e.g. an upload hashed while it is written to disk).
@@ -202,7 +213,7 @@ pub struct Hasher {
     buf: [u8; 64],
     buf_len: usize,
     total: u64,
-    compress: fn(&mut [u32; 8], &[u8]),
+    compress: CompressFn,
 }
 
 impl Default for Hasher {
