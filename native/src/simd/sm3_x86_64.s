@@ -10,7 +10,7 @@
  * The expansion (§5.3.2) runs beside them in AVX-512VL registers, three words at a time
  * (W_j needs W_j-3), every group kept in its own register (%xmm16-%xmm31, %xmm11, %xmm12) and
  * stored once for the rounds: the groups read no memory, because a load that spans two stores
- * still in flight waits for them (loading the operands from the stack cost 30 cycles a block).
+ * still in flight waits for them (loading the operands from the stack cost 34 cycles a block).
  *
  * Scheduling (measured on Zen 4: add, xor, and, andn, rol, rorx and a two-part lea take one
  * cycle, rotations issue on two ports, a three-part lea takes two). With x = (A <<< 12) + T_j + E:
@@ -31,7 +31,6 @@
     xorl    %ecx, \h
 .endm
 
-/* Rounds 0-15: FF = A ^ B ^ C, GG = E ^ F ^ G. */
 /* P0 into the two temporaries that are free in the middle of a round 16-63. */
 .macro SM3_P0_BP h
     rorxl   $23, \h, %ebx
@@ -40,6 +39,7 @@
     xorl    %ebp, \h
 .endm
 
+/* Rounds 0-15: FF = A ^ B ^ C, GG = E ^ F ^ G. */
 .macro SM3_R1 t, w, a, b, c, d, e, f, g, h
     rorxl   $20, \a, %eax           /* A <<< 12 */
     leal    \t(%rax), %ecx          /* + T_j <<< j */
@@ -47,7 +47,7 @@
     roll    $7, %ecx                /* SS1 */
     addl    \w(%rsp), \h            /* H + W_j */
     movl    16+\w(%rsp), %ebp       /* W_(j+4) */
-    xorl    \w(%rsp), %ebp           /* W'_j */
+    xorl    \w(%rsp), %ebp          /* W'_j */
     addl    %ebp, \d                /* D + W'_j */
     xorl    %ecx, %eax              /* SS2 = SS1 ^ (A <<< 12) */
     movl    \b, %ebx
@@ -82,7 +82,7 @@
     SM3_P0_BP \h                    /* the new E */
     xorl    %ecx, %eax              /* SS2 */
     movl    16+\w(%rsp), %ebx       /* W_(j+4) */
-    xorl    \w(%rsp), %ebx           /* W'_j */
+    xorl    \w(%rsp), %ebx          /* W'_j */
     addl    %ebx, \d                /* D + W'_j */
     movl    \b, %ebx
     andl    \c, %ebx
@@ -96,6 +96,13 @@
     roll    $19, \f
 .endm
 
+/* The code. Each round line gives T_j <<< j (as a signed 32-bit displacement), the stack offset
+ * of W_j and the registers holding A-H in that round. Each group "W_j, W_j+1, W_j+2" computes
+ * W_j = P1(W_j-16 ^ W_j-9 ^ (W_j-3 <<< 15)) ^ (W_j-13 <<< 7) ^ W_j-6 in lanes 0-2 (lane 3 is
+ * not used); operands that straddle two registers are gathered with valignd (message words: four
+ * valid lanes) or vpermi2d (groups: three). Group g is emitted after round 3g, 12 rounds before
+ * round 3g + 12 first reads its words (as W_j+4). The round and group lines were written out by
+ * a script, which is not kept: they are checked by the tests of simd/sm3_tests.rs. */
     pushq   %rbx
     pushq   %rbp
     pushq   %rcx                    /* the block count, decremented in memory */
