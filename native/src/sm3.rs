@@ -4,8 +4,9 @@
 //! The compression function is our own (fully specified by GB/T 32905 §5.3), chosen at run time:
 //! hand-scheduled assembly (`simd::sm3_asm`) where the CPU has BMI2 and AVX-512VL, otherwise the
 //! plain Rust here, whose message expansion is computed for the whole block first and whose 64
-//! rounds are unrolled with the additions ordered so that the newest values enter last. It is checked against the GB/T
-//! vectors, RustCrypto's `sm3` (cargo tests) and OpenSSL through `cryptography` (pytest).
+//! rounds are unrolled with the additions ordered so that the newest values enter last. It is
+//! checked against the GB/T vectors, RustCrypto's `sm3` (cargo tests) and OpenSSL through
+//! `cryptography` (pytest).
 
 use std::fs::File;
 use std::io::{self, Read};

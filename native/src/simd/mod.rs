@@ -4,8 +4,8 @@
 //!   step, VPCLMULQDQ GHASH), AES-NI + SSSE3 (16 blocks per step), RustCrypto `sm4` (portable).
 //!   The SIMD S-boxes are constant time (no table lookups).
 //! - [`sm3`]: single stream (`digest`, incremental `Hasher`: assembly with BMI2 rounds and an
-//!   AVX-512VL message schedule, or plain Rust, or RustCrypto) and multi-buffer (`digest_many`: 16 or 32 lanes of
-//!   AVX-512, 8 lanes of AVX2, or serial).
+//!   AVX-512VL message schedule, or plain Rust, or RustCrypto) and multi-buffer (`digest_many`:
+//!   16 or 32 lanes of AVX-512, 8 lanes of AVX2, or serial).
 //!
 //! Every backend is also callable explicitly (`*_with(backend, ...)`) for tests and benchmarks;
 //! each `unsafe` kernel is called only after its CPU features were checked.

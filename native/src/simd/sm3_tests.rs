@@ -46,8 +46,8 @@ fn single_stream_differential_all_small_lengths_and_random() {
             let m = &data[off..off + n];
             assert_eq!(digest_with(b, m), reference(m), "{b:?} n={n}");
         }
-        // Every count of whole blocks a 16-block chunk can end with (the assembly's loop), and
-        // chunk boundaries, with both one- and two-block paddings.
+        // Every block count from 0 to 40 (the assembly loops over blocks and loads the next
+        // block's words ahead), with both one- and two-block paddings.
         for blocks in 0..=40 {
             for extra in [0, 55, 56] {
                 let m = &data[..64 * blocks + extra];
