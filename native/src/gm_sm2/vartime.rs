@@ -2,7 +2,7 @@
 //!
 //! Only ever used on public data (a public key, a signature, a message digest), so it may branch on
 //! its inputs. It works in Jacobian coordinates with the a = -3 doubling of the SM2 curve
-//! (`dbl-2001-b`, 3M+5S, small multiples by additions), mixed additions of precomputed affine odd
+//! (`dbl-2001-b` in 4M+4S, small multiples by additions), mixed additions of precomputed affine odd
 //! multiples of G (8M+3S)
 //! and full Jacobian additions of odd multiples of P (12M+4S), both scalars in wNAF form,
 //! sharing one chain of doublings. The final test `(e + x1) mod n == r` is done without an inversion:
@@ -50,6 +50,11 @@ impl Fe {
     #[inline(always)]
     fn double(&self) -> Fe {
         Fe(self.0.double())
+    }
+
+    #[inline(always)]
+    fn half(&self) -> Fe {
+        Fe(self.0.half())
     }
 
     /// Zero test with a plain branchable compare (public data; `field::Fe::is_zero` builds a
@@ -179,22 +184,22 @@ impl Jacobian {
         }
     }
 
-    /// dbl-2001-b (a = -3), as [`super::point`]'s constant-time doubling. A point with y = 0
+    /// dbl-2001-b (a = -3) in 4M + 4S, as [`super::point`]'s constant-time doubling. A point with y = 0
     /// would give Z3 = 0 (infinity), as it should.
     #[inline(always)]
     fn double(&self) -> Self {
         if self.is_infinity() {
             return *self;
         }
+        let s = self.y.double().square();
         let delta = self.z.square();
-        let gamma = self.y.square();
-        let beta = self.x * gamma;
         let t = (self.x - delta) * (self.x + delta);
+        let beta4 = s * self.x;
         let alpha = t.double() + t;
-        let beta4 = beta.double().double();
+        let z3 = (self.y * self.z).double();
         let x3 = alpha.square() - beta4.double();
-        let z3 = (self.y + self.z).square() - (gamma + delta);
-        let y3 = alpha * (beta4 - x3) - gamma.square().double().double().double();
+        let g8 = s.square().half();
+        let y3 = alpha * (beta4 - x3) - g8;
         Self {
             x: x3,
             y: y3,
