@@ -1099,11 +1099,12 @@ impl Fe {
         Fe([r0, r1, r2, r3])
     }
 
-    /// self / 2 mod p: add p when self is odd (masked, no branch), then shift the 257-bit sum
-    /// right by one.
+    /// self / 2 mod p: add p when self is odd (masked, no branch; the mask passes through
+    /// `black_box` so that the compiler cannot turn the select into a branch on secret data),
+    /// then shift the 257-bit sum right by one.
     #[inline(always)]
     pub(crate) fn half(&self) -> Fe {
-        let mask = 0u64.wrapping_sub(self.0[0] & 1);
+        let mask = core::hint::black_box(0u64.wrapping_sub(self.0[0] & 1));
         let (s0, c) = adc(self.0[0], P[0] & mask, 0);
         let (s1, c) = adc(self.0[1], P[1] & mask, c);
         let (s2, c) = adc(self.0[2], P[2] & mask, c);

@@ -321,6 +321,12 @@ fn lookup_jacobian(table: &[Jacobian; TABLE], d: i8) -> Jacobian {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn scan_avx2<const L: usize>(table: &[[u64; L]], idx: u32) -> [u64; L] {
+    const {
+        assert!(
+            L.is_multiple_of(4) && L <= 12,
+            "entries of 4, 8 or 12 limbs"
+        )
+    };
     use core::arch::x86_64::*;
     let want = _mm256_set1_epi64x(idx as i64);
     let one = _mm256_set1_epi64x(1);
