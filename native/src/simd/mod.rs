@@ -1,7 +1,8 @@
 //! SIMD kernels for SM4 and SM3 with runtime CPU dispatch and an always-compiled portable path.
 //!
 //! - [`sm4`]: `Sm4Keys`, ECB core, CTR, CBC, SM4-GCM. Backends: AVX-512 + GFNI (64 blocks per
-//!   step, VPCLMULQDQ GHASH), AES-NI + SSSE3 (16 blocks per step), RustCrypto `sm4` (portable).
+//!   step, VPCLMULQDQ GHASH), AES-NI + AVX2 (32 blocks per step), AES-NI + SSSE3 (16 blocks per
+//!   step), RustCrypto `sm4` (portable).
 //!   The SIMD S-boxes are constant time (no table lookups).
 //! - [`sm3`]: single stream (`digest`, incremental `Hasher`: assembly with BMI2 rounds and an
 //!   AVX-512VL message schedule, or plain Rust, or RustCrypto) and multi-buffer (`digest_many`:
@@ -27,6 +28,8 @@ mod sm3_mb;
 mod sm3_mb_avx2;
 #[cfg(target_arch = "x86_64")]
 mod sm4_aesni;
+#[cfg(target_arch = "x86_64")]
+mod sm4_avx2;
 #[cfg(target_arch = "x86_64")]
 mod sm4_gfni;
 

@@ -5,7 +5,9 @@
 //! - [`Backend::Avx512Gfni`]: 64 blocks per step in AVX-512 registers, S-box by GFNI affine
 //!   transforms (constant time, no tables); CBC encryption runs one block in 128-bit registers
 //!   (AVX-512VL + GFNI), the key schedule's S-box uses 128-bit GFNI.
-//! - [`Backend::AesNi`]: AES-NI + SSSE3 for CPUs without GFNI, 16 blocks per step.
+//! - [`Backend::Avx2AesNi`]: AES-NI + AVX2 for CPUs without GFNI, 32 blocks per step in 256-bit
+//!   registers (`aesenclast` on each 128-bit half).
+//! - [`Backend::AesNi`]: AES-NI + SSSE3 for CPUs without AVX2, 16 blocks per step.
 //! - [`Backend::Portable`]: RustCrypto's `sm4` crate, block by block (table S-box).
 //!
 //! [`Backend::detect`] picks the fastest backend the CPU supports unless
@@ -59,6 +61,8 @@ impl std::error::Error for Error {}
 pub enum Backend {
     /// AVX-512F/BW/VL + GFNI.
     Avx512Gfni,
+    /// AES-NI + AVX2 (S-box as for [`Backend::AesNi`], eight blocks per register).
+    Avx2AesNi,
     /// AES-NI + SSSE3 (S-box through `aesenclast` and nibble shuffles).
     AesNi,
     /// RustCrypto `sm4` (portable Rust).
@@ -70,6 +74,7 @@ impl Backend {
     pub fn name(self) -> &'static str {
         match self {
             Backend::Avx512Gfni => "avx512-gfni",
+            Backend::Avx2AesNi => "aesni-avx2",
             Backend::AesNi => "aesni-ssse3",
             Backend::Portable => "portable",
         }
@@ -81,19 +86,26 @@ impl Backend {
             #[cfg(target_arch = "x86_64")]
             Backend::Avx512Gfni => super::sm4_gfni::available(),
             #[cfg(target_arch = "x86_64")]
+            Backend::Avx2AesNi => super::sm4_avx2::available(),
+            #[cfg(target_arch = "x86_64")]
             Backend::AesNi => super::sm4_aesni::available(),
             #[cfg(not(target_arch = "x86_64"))]
-            Backend::Avx512Gfni | Backend::AesNi => false,
+            Backend::Avx512Gfni | Backend::Avx2AesNi | Backend::AesNi => false,
             Backend::Portable => true,
         }
     }
 
     /// All backends usable on this CPU, fastest first.
     pub fn available() -> Vec<Backend> {
-        [Backend::Avx512Gfni, Backend::AesNi, Backend::Portable]
-            .into_iter()
-            .filter(|b| b.is_available())
-            .collect()
+        [
+            Backend::Avx512Gfni,
+            Backend::Avx2AesNi,
+            Backend::AesNi,
+            Backend::Portable,
+        ]
+        .into_iter()
+        .filter(|b| b.is_available())
+        .collect()
     }
 
     /// The backend the dispatching functions use (cached for the process).
@@ -268,6 +280,12 @@ fn raw_ecb(backend: Backend, keys: &Sm4Keys, data: &mut [u8], decrypt: bool) {
             unsafe { super::sm4_gfni::crypt_ecb(rk, data) }
         }
         #[cfg(target_arch = "x86_64")]
+        Backend::Avx2AesNi => {
+            let rk = if decrypt { &keys.rk_dec } else { &keys.rk_enc };
+            // SAFETY: `backend.check()` verified AES-NI + AVX2.
+            unsafe { super::sm4_avx2::crypt_ecb(rk, data) }
+        }
+        #[cfg(target_arch = "x86_64")]
         Backend::AesNi => {
             let rk = if decrypt { &keys.rk_dec } else { &keys.rk_enc };
             // SAFETY: `backend.check()` verified AES-NI + SSSE3.
@@ -282,6 +300,9 @@ fn raw_ctr(backend: Backend, keys: &Sm4Keys, ctr: u128, wrap32: bool, data: &mut
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `backend.check()` verified AVX-512F/BW + GFNI.
         Backend::Avx512Gfni => unsafe { super::sm4_gfni::ctr_xor(&keys.rk_enc, ctr, wrap32, data) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `backend.check()` verified AES-NI + AVX2.
+        Backend::Avx2AesNi => unsafe { super::sm4_avx2::ctr_xor(&keys.rk_enc, ctr, wrap32, data) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `backend.check()` verified AES-NI + SSSE3.
         Backend::AesNi => unsafe { super::sm4_aesni::ctr_xor(&keys.rk_enc, ctr, wrap32, data) },
@@ -383,8 +404,11 @@ pub fn cbc_encrypt_with(
             super::sm4_gfni::cbc_encrypt_vl(&keys.rk_enc, &mut chain, data)
         },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `backend.check()` verified AES-NI + SSSE3.
-        Backend::AesNi => unsafe { super::sm4_aesni::cbc_encrypt(&keys.rk_enc, &mut chain, data) },
+        // SAFETY: `backend.check()` verified AES-NI + SSSE3 (AVX2 implies SSSE3). CBC encryption
+        // is serial: one block at a time, where 128-bit registers suffice.
+        Backend::AesNi | Backend::Avx2AesNi => unsafe {
+            super::sm4_aesni::cbc_encrypt(&keys.rk_enc, &mut chain, data)
+        },
         _ => {
             for b in data.chunks_exact_mut(16) {
                 for (x, c) in b.iter_mut().zip(chain.iter()) {
@@ -415,6 +439,11 @@ pub fn cbc_decrypt_with(
         // SAFETY: `backend.check()` verified AVX-512F/BW + GFNI.
         Backend::Avx512Gfni => unsafe {
             super::sm4_gfni::cbc_decrypt(&keys.rk_dec, &mut chain, data)
+        },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `backend.check()` verified AES-NI + AVX2.
+        Backend::Avx2AesNi => unsafe {
+            super::sm4_avx2::cbc_decrypt(&keys.rk_dec, &mut chain, data)
         },
         Backend::AesNi => {
             // Parallel decryption of 64-block chunks, then the chaining XOR.
