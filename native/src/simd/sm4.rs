@@ -491,7 +491,7 @@ enum Hasher {
 impl Hasher {
     fn new(backend: Backend, h: &[u8; 16]) -> Self {
         #[cfg(target_arch = "x86_64")]
-        if backend == Backend::Avx512Gfni && super::ghash_clmul::available() {
+        if backend != Backend::Portable && super::ghash_clmul::available() {
             // SAFETY: PCLMULQDQ presence checked by `available()` on the line above.
             return Hasher::Clmul(Box::new(unsafe { super::ghash_clmul::Ghash::new(h) }));
         }
