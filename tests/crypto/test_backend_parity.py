@@ -101,5 +101,9 @@ def test_this_process_reports_its_backends() -> None:
         simd = {n for n, present in _native.cpu_features() if present}
         if {"avx512f", "avx512bw", "avx512vl", "gfni"} <= simd:
             assert backends["sm4"] == "avx512-gfni"
+        elif {"aes", "avx2"} <= simd:
+            assert backends["sm4"] == "aesni-avx2"
         if {"avx512f", "avx512vl", "bmi1", "bmi2"} <= simd:
             assert backends["sm3"] == "asm-bmi2-avx512vl"
+        elif {"avx2", "bmi1", "bmi2"} <= simd:
+            assert backends["sm3"] == "asm-bmi2-avx"

@@ -1,7 +1,8 @@
 //! SM3 (GB/T 32905-2016): fastest single stream and multi-buffer hashing, with runtime dispatch.
 //!
 //! Single stream ([`Backend`]): hand-scheduled assembly (rounds on BMI1/BMI2 scalar ALUs, the
-//! message schedule beside them in AVX-512VL registers), or our straight-line Rust compression
+//! message schedule beside them in AVX-512VL registers, or in AVX registers on CPUs without
+//! AVX-512), or our straight-line Rust compression
 //! (built with BMI2 `rorx` when the CPU has it), or RustCrypto's `sm3` as the portable path.
 //! Many messages ([`MbBackend`]): 16 messages per AVX-512 step or 8 per AVX2 step (one per
 //! 32-bit lane), messages sorted by length so lanes stay busy; the serial path hashes them one by
@@ -22,6 +23,9 @@ pub enum Backend {
     /// Hand-scheduled assembly: rounds on BMI1/BMI2 scalar ALUs, message schedule in AVX-512VL
     /// registers beside them (`sm3_asm`).
     Asm,
+    /// The same rounds with the message schedule in AVX registers (needs AVX2 and BMI1/BMI2;
+    /// `sm3_avx.s`, generated from the AVX-512 template).
+    AsmAvx,
     /// Our unrolled compression compiled with BMI2 rotations (x86-64 with BMI2).
     Bmi2,
     /// Our unrolled compression, plain Rust (any CPU).
@@ -35,6 +39,7 @@ impl Backend {
     pub fn name(self) -> &'static str {
         match self {
             Backend::Asm => "asm-bmi2-avx512vl",
+            Backend::AsmAvx => "asm-bmi2-avx",
             Backend::Bmi2 => "x86-64-bmi2",
             Backend::Scalar => "scalar",
             Backend::Portable => "portable",
@@ -46,8 +51,10 @@ impl Backend {
         match self {
             #[cfg(target_arch = "x86_64")]
             Backend::Asm => super::sm3_asm::available(),
+            #[cfg(target_arch = "x86_64")]
+            Backend::AsmAvx => super::sm3_asm::available_avx(),
             #[cfg(not(target_arch = "x86_64"))]
-            Backend::Asm => false,
+            Backend::Asm | Backend::AsmAvx => false,
             Backend::Bmi2 => cfg!(target_arch = "x86_64") && crate::cpu::has("bmi2"),
             Backend::Scalar | Backend::Portable => true,
         }
@@ -57,6 +64,7 @@ impl Backend {
     pub fn available() -> Vec<Backend> {
         [
             Backend::Asm,
+            Backend::AsmAvx,
             Backend::Bmi2,
             Backend::Scalar,
             Backend::Portable,
@@ -163,6 +171,11 @@ pub fn digest_with(backend: Backend, data: &[u8]) -> [u8; DIGEST_LEN] {
             unsafe { super::sm3_asm::compress(v, b) }
         }),
         #[cfg(target_arch = "x86_64")]
+        Backend::AsmAvx => sm3_scalar::digest_with(data, |v, b| {
+            // SAFETY: AVX2, BMI1 and BMI2 presence asserted above.
+            unsafe { super::sm3_asm::compress_avx(v, b) }
+        }),
+        #[cfg(target_arch = "x86_64")]
         Backend::Bmi2 => sm3_scalar::digest_with(data, |v, b| {
             // SAFETY: BMI2 presence asserted above.
             unsafe { sm3_scalar::compress_bmi2(v, b) }
@@ -186,6 +199,11 @@ fn compressor(backend: Backend) -> CompressFn {
             // SAFETY: only reachable with an available backend: `Hasher::with_backend` asserts
             // it, `detected_compressor` passes `Backend::detect()`.
             unsafe { super::sm3_asm::compress(v, b) }
+        },
+        #[cfg(target_arch = "x86_64")]
+        Backend::AsmAvx => |v, b| {
+            // SAFETY: as above.
+            unsafe { super::sm3_asm::compress_avx(v, b) }
         },
         #[cfg(target_arch = "x86_64")]
         Backend::Bmi2 => |v, b| {
