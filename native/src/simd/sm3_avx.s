@@ -60,6 +60,8 @@
     vmovdqu %xmm1, 16(%rsp)
     vmovdqu %xmm2, 32(%rsp)
     vmovdqu %xmm3, 48(%rsp)
+    .p2align 6                      /* the loop's place: see gen_sm3_avx.py */
+    .skip   24, 0x90
 2:  /* one block, its W_0..W_15 in %xmm0-%xmm3 and on the stack */
     leaq    64(%rsi), %rdx          /* the next block, or this one again after the last */
     cmpq    $1, 288(%rsp)
