@@ -956,16 +956,26 @@ pub fn gcm_encrypt(
     aad: &[u8],
     data: &[u8],
 ) -> Result<(Vec<u8>, [u8; 16]), Error> {
-    if let Some(k) = gcm_fast_keys(key, iv, aad, data)? {
-        let mut out = data.to_vec();
-        let tag = fast::gcm_seal(&k, iv, aad, &mut out).map_err(gcm_fast_err)?;
-        return Ok((out, tag));
+    let mut out = data.to_vec();
+    let tag = gcm_encrypt_in_place(key, iv, aad, &mut out)?;
+    Ok((out, tag))
+}
+
+/// [`gcm_encrypt`] over a buffer holding the plaintext: on success it holds the ciphertext and
+/// the tag is returned; on an error (bad key, IV or length) the buffer is unchanged.
+pub fn gcm_encrypt_in_place(
+    key: &[u8],
+    iv: &[u8],
+    aad: &[u8],
+    buf: &mut [u8],
+) -> Result<[u8; 16], Error> {
+    if let Some(k) = gcm_fast_keys(key, iv, aad, buf)? {
+        return fast::gcm_seal(&k, iv, aad, buf).map_err(gcm_fast_err);
     }
     let mut g = Gcm::encryptor(key, iv)?;
     g.update_aad(aad)?;
-    let mut out = data.to_vec();
-    g.update(&mut out)?;
-    Ok((out, g.finalize()))
+    g.update(buf)?;
+    Ok(g.finalize())
 }
 
 /// GCM decryption in one call; the plaintext is released only when the tag matches.
