@@ -69,7 +69,7 @@ def sm3_file(path: StrPath) -> bytes:
 
 def sm3_many(buffers: Iterable[bytes]) -> list[bytes]:
     """SM3 of many buffers in one native call (GIL released once, all cores); digests in order."""
-    return [bytes(d) for d in _native.sm3_digest_many(list(buffers))]
+    return _native.sm3_digest_many(list(buffers))
 
 
 def sm3_files(paths: Sequence[StrPath]) -> list[bytes | OSError]:
