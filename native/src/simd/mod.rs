@@ -1,7 +1,7 @@
 //! SIMD kernels for SM4 and SM3 with runtime CPU dispatch and an always-compiled portable path.
 //!
 //! - [`sm4`]: `Sm4Keys`, ECB core, CTR, CBC, SM4-GCM. Backends: AVX-512 + GFNI (64 blocks per
-//!   step, VPCLMULQDQ GHASH), AES-NI + AVX2 (32 blocks per step), AES-NI + SSSE3 (16 blocks per
+//!   step, VPCLMULQDQ GHASH), AES-NI + AVX2 (64 blocks per step), AES-NI + SSSE3 (16 blocks per
 //!   step), RustCrypto `sm4` (portable).
 //!   The SIMD S-boxes are constant time (no table lookups).
 //! - [`sm3`]: single stream (`digest`, incremental `Hasher`: assembly with BMI2 rounds and an

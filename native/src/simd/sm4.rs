@@ -5,7 +5,7 @@
 //! - [`Backend::Avx512Gfni`]: 64 blocks per step in AVX-512 registers, S-box by GFNI affine
 //!   transforms (constant time, no tables); CBC encryption runs one block in 128-bit registers
 //!   (AVX-512VL + GFNI), the key schedule's S-box uses 128-bit GFNI.
-//! - [`Backend::Avx2AesNi`]: AES-NI + AVX2 for CPUs without GFNI, 32 blocks per step in 256-bit
+//! - [`Backend::Avx2AesNi`]: AES-NI + AVX2 for CPUs without GFNI, 64 blocks per step in 256-bit
 //!   registers (`aesenclast` on each 128-bit half).
 //! - [`Backend::AesNi`]: AES-NI + SSSE3 for CPUs without AVX2, 16 blocks per step.
 //! - [`Backend::Portable`]: RustCrypto's `sm4` crate, block by block (table S-box).
@@ -481,7 +481,8 @@ const GCM_CHUNK: usize = 8 * 1024;
 /// SP 800-38D §5.2.1.1: plaintext at most 2^39 - 256 bits.
 const GCM_MAX_LEN: u64 = (1 << 36) - 32;
 
-/// GHASH: our VPCLMULQDQ kernel on the fast backend when the CPU has it, else RustCrypto's.
+/// GHASH: our carry-less-multiplication kernel (512-bit VPCLMULQDQ or 128-bit PCLMULQDQ) on the
+/// SIMD backends, RustCrypto's on the portable one.
 enum Hasher {
     Crate(GHash),
     #[cfg(target_arch = "x86_64")]
