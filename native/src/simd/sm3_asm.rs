@@ -26,6 +26,29 @@ static CONSTS: [u32; 12] = [
     6,
 ];
 
+/// The `asm!` call of both templates: `sm3_rounds.s` followed by `$template`, with the operands
+/// and clobbers they share (`$extra`: the template's further clobbers).
+macro_rules! compress_asm {
+    ($template:literal, $v:ident, $blocks:ident, $n:ident, $($extra:tt)*) => {
+        core::arch::asm!(
+            concat!(include_str!("sm3_rounds.s"), include_str!($template)),
+            in("rdi") $v.as_mut_ptr(),
+            in("rsi") $blocks.as_ptr(),
+            inout("rdx") CONSTS.as_ptr() => _,
+            inout("rcx") $n => _,
+            out("rax") _,
+            out("r8") _, out("r9") _, out("r10") _, out("r11") _,
+            out("r12") _, out("r13") _, out("r14") _, out("r15") _,
+            out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _,
+            out("xmm4") _, out("xmm5") _, out("xmm6") _, out("xmm7") _,
+            out("xmm8") _, out("xmm9") _, out("xmm10") _, out("xmm11") _,
+            out("xmm12") _, out("xmm13") _, out("xmm14") _, out("xmm15") _,
+            $($extra)*
+            options(att_syntax),
+        )
+    };
+}
+
 /// Compresses whole 64-byte blocks into `v` (§5.3.2: `V_(i+1) = CF(V_i, B_i)`).
 ///
 /// # Safety
@@ -41,24 +64,15 @@ pub(crate) unsafe fn compress(v: &mut [u32; 8], blocks: &[u8]) {
     // writes V and its own stack frame (below %rsp; the block is not `nostack`); every register
     // it changes is declared, %rbx and %rbp are pushed and popped.
     unsafe {
-        core::arch::asm!(
-            concat!(include_str!("sm3_rounds.s"), include_str!("sm3_x86_64.s")),
-            in("rdi") v.as_mut_ptr(),
-            in("rsi") blocks.as_ptr(),
-            inout("rdx") CONSTS.as_ptr() => _,
-            inout("rcx") n => _,
-            out("rax") _,
-            out("r8") _, out("r9") _, out("r10") _, out("r11") _,
-            out("r12") _, out("r13") _, out("r14") _, out("r15") _,
-            out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _,
-            out("xmm4") _, out("xmm5") _, out("xmm6") _, out("xmm7") _,
-            out("xmm8") _, out("xmm9") _, out("xmm10") _, out("xmm11") _,
-            out("xmm12") _, out("xmm13") _, out("xmm14") _, out("xmm15") _,
+        compress_asm!(
+            "sm3_x86_64.s",
+            v,
+            blocks,
+            n,
             out("xmm16") _, out("xmm17") _, out("xmm18") _, out("xmm19") _,
             out("xmm20") _, out("xmm21") _, out("xmm22") _, out("xmm23") _,
             out("xmm24") _, out("xmm25") _, out("xmm26") _, out("xmm27") _,
             out("xmm28") _, out("xmm29") _, out("xmm30") _, out("xmm31") _,
-            options(att_syntax),
         );
     }
 }
@@ -84,21 +98,7 @@ pub(crate) unsafe fn compress_avx(v: &mut [u32; 8], blocks: &[u8]) {
     // SAFETY: as in `compress`; this template uses %xmm0-%xmm15 only and reads the byte-swap
     // mask (the first four words of CONSTS).
     unsafe {
-        core::arch::asm!(
-            concat!(include_str!("sm3_rounds.s"), include_str!("sm3_avx.s")),
-            in("rdi") v.as_mut_ptr(),
-            in("rsi") blocks.as_ptr(),
-            inout("rdx") CONSTS.as_ptr() => _,
-            inout("rcx") n => _,
-            out("rax") _,
-            out("r8") _, out("r9") _, out("r10") _, out("r11") _,
-            out("r12") _, out("r13") _, out("r14") _, out("r15") _,
-            out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _,
-            out("xmm4") _, out("xmm5") _, out("xmm6") _, out("xmm7") _,
-            out("xmm8") _, out("xmm9") _, out("xmm10") _, out("xmm11") _,
-            out("xmm12") _, out("xmm13") _, out("xmm14") _, out("xmm15") _,
-            options(att_syntax),
-        );
+        compress_asm!("sm3_avx.s", v, blocks, n,);
     }
 }
 
